@@ -1,0 +1,407 @@
+//! The `Inspection` aggregate, one per code: `decide` applies every lifecycle rule to a request
+//! and returns event bodies; `evolve` folds an event into the state. Both are pure and
+//! synchronous; the cqrs-es `Aggregate` impl only seals what `decide` returns.
+
+use crate::ids::CreditCode;
+use crate::inspection::command::{
+    InspectionCommand, InspectionKind, InspectionRequest, IssueCode, IssueFacts, Outcome,
+    TokenCheck,
+};
+use crate::inspection::error::InspectionError;
+use crate::inspection::event::{
+    EnterpriseOnCode, InspectionEvent, OfficerOnCode, ScanRefusal, Scanner,
+};
+use crate::inspection::validity::{shanghai_date, ValidityState, ValidityWindow};
+use crate::keys::Notary;
+use crate::registry::{EnterpriseStatus, OfficerStatus};
+use crate::seal::{Actor, Chain, Sealed};
+use chrono::{DateTime, Datelike, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Longest free text accepted for comments, feedback and results.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// The issued code as the aggregate needs it to judge later commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub enterprise: CreditCode,
+    pub officers: Vec<String>,
+    pub validity: ValidityWindow,
+    pub kind: InspectionKind,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub chain: Chain,
+    pub code: Option<IssuedCode>,
+    pub shown: bool,
+    pub scanned_by_enterprise: bool,
+    pub scanned_by_officer: bool,
+    pub rated: bool,
+    pub reported: bool,
+    pub revoked: bool,
+    /// Command ids already executed on this stream: a re-sent command is recognised exactly,
+    /// whatever time has passed.
+    pub command_ids: BTreeSet<Uuid>,
+}
+
+fn text(s: &str, max: usize) -> Result<String, InspectionError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(InspectionError::TextRequired);
+    }
+    if s.chars().count() > max {
+        return Err(InspectionError::TextTooLong);
+    }
+    Ok(s.to_string())
+}
+
+impl Inspection {
+    pub fn decide(
+        &self,
+        request: &InspectionRequest,
+    ) -> Result<Vec<InspectionEvent>, InspectionError> {
+        if let Some(id) = request.meta.command_id {
+            if self.command_ids.contains(&id) {
+                return Err(InspectionError::DuplicateCommand);
+            }
+        }
+        let at = request.meta.effective_time();
+        if let InspectionCommand::IssueCode { command, facts } = &request.command {
+            if self.code.is_some() {
+                return Err(InspectionError::AlreadyIssued);
+            }
+            return issue(command, facts, &request.meta.actor, at);
+        }
+        let code = self.code.as_ref().ok_or(InspectionError::NotIssued)?;
+        if let Actor::Officer { officer, .. } = &request.meta.actor {
+            if !code.officers.contains(officer) {
+                return Err(InspectionError::NotAssigned);
+            }
+        }
+        use InspectionCommand as C;
+        use InspectionEvent as E;
+        let event = match &request.command {
+            C::IssueCode { .. } => unreachable!("handled above"),
+            C::ShowCode => {
+                self.usable(code, at)?;
+                E::CodeShown { at }
+            }
+            C::ScanEnterpriseCode { enterprise } => {
+                match self.scan_refusal(code, at, TokenCheck::Genuine) {
+                    Some(reason) => E::ScanRefused {
+                        by: Scanner::Officer,
+                        at,
+                        reason,
+                    },
+                    None if enterprise != &code.enterprise => E::ScanRefused {
+                        by: Scanner::Officer,
+                        at,
+                        reason: ScanRefusal::WrongEnterprise,
+                    },
+                    None => E::CodeScanned {
+                        by: Scanner::Officer,
+                        at,
+                        mutual: self.scanned_by_enterprise,
+                    },
+                }
+            }
+            C::ScanCode { token } => match self.scan_refusal(code, at, *token) {
+                Some(reason) => E::ScanRefused {
+                    by: Scanner::Enterprise,
+                    at,
+                    reason,
+                },
+                None => E::CodeScanned {
+                    by: Scanner::Enterprise,
+                    at,
+                    mutual: self.scanned_by_officer,
+                },
+            },
+            C::GiveRating { level, comment } => {
+                if self.revoked {
+                    return Err(InspectionError::CodeRevoked);
+                }
+                if !self.scanned_by_enterprise {
+                    return Err(InspectionError::NotScanned);
+                }
+                if self.rated {
+                    return Err(InspectionError::AlreadyRated);
+                }
+                if !(1..=5).contains(level) {
+                    return Err(InspectionError::RatingInvalid);
+                }
+                let comment = match comment.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(c) => Some(text(c, MAX_TEXT_CHARS)?),
+                };
+                E::RatingGiven {
+                    level: *level,
+                    comment,
+                    at,
+                }
+            }
+            C::ReportResult { outcome } => {
+                if self.revoked {
+                    return Err(InspectionError::CodeRevoked);
+                }
+                if self.reported {
+                    return Err(InspectionError::AlreadyReported);
+                }
+                let outcome = match outcome {
+                    Outcome::NoProblems => Outcome::NoProblems,
+                    Outcome::ProblemsFound { feedback } => Outcome::ProblemsFound {
+                        feedback: text(feedback, MAX_TEXT_CHARS).map_err(|e| match e {
+                            InspectionError::TextRequired => InspectionError::ResultTextRequired,
+                            e => e,
+                        })?,
+                    },
+                };
+                E::ResultReported { outcome, at }
+            }
+            C::RevokeCode { reason } => {
+                if self.revoked {
+                    return Err(InspectionError::CodeRevoked);
+                }
+                if self.shown
+                    || self.scanned_by_enterprise
+                    || self.scanned_by_officer
+                    || self.reported
+                {
+                    return Err(InspectionError::AlreadyUsed);
+                }
+                let reason = text(reason, 200).map_err(|e| match e {
+                    InspectionError::TextRequired => InspectionError::RevokeReasonRequired,
+                    e => e,
+                })?;
+                E::CodeRevoked { reason, at }
+            }
+            C::GiveFeedback { text: t } => E::FeedbackGiven {
+                text: text(t, MAX_TEXT_CHARS)?,
+                at,
+            },
+        };
+        Ok(vec![event])
+    }
+
+    fn usable(&self, code: &IssuedCode, at: DateTime<Utc>) -> Result<(), InspectionError> {
+        if self.revoked {
+            return Err(InspectionError::CodeRevoked);
+        }
+        if code.validity.state_at(at) != ValidityState::Valid {
+            return Err(InspectionError::OutsideValidity);
+        }
+        Ok(())
+    }
+
+    fn scan_refusal(
+        &self,
+        code: &IssuedCode,
+        at: DateTime<Utc>,
+        token: TokenCheck,
+    ) -> Option<ScanRefusal> {
+        if token == TokenCheck::Forged {
+            return Some(ScanRefusal::ForgedToken);
+        }
+        if self.revoked {
+            return Some(ScanRefusal::Revoked);
+        }
+        match code.validity.state_at(at) {
+            ValidityState::NotYetValid => Some(ScanRefusal::NotYetValid),
+            ValidityState::Expired => Some(ScanRefusal::Expired),
+            ValidityState::Valid => None,
+        }
+    }
+
+    pub fn evolve(&mut self, event: &InspectionEvent, command_id: Option<Uuid>) {
+        use InspectionEvent as E;
+        if let Some(id) = command_id {
+            self.command_ids.insert(id);
+        }
+        match event {
+            E::CodeIssued {
+                enterprise,
+                officers,
+                validity,
+                kind,
+                ..
+            } => {
+                self.code = Some(IssuedCode {
+                    enterprise: enterprise.credit_code.clone(),
+                    officers: officers.iter().map(|o| o.id.key()).collect(),
+                    validity: *validity,
+                    kind: kind.clone(),
+                })
+            }
+            E::CodeShown { .. } => self.shown = true,
+            E::CodeScanned {
+                by: Scanner::Enterprise,
+                ..
+            } => self.scanned_by_enterprise = true,
+            E::CodeScanned {
+                by: Scanner::Officer,
+                ..
+            } => self.scanned_by_officer = true,
+            E::ScanRefused { .. } | E::FeedbackGiven { .. } => {}
+            E::RatingGiven { .. } => self.rated = true,
+            E::ResultReported { .. } => self.reported = true,
+            E::CodeRevoked { .. } => self.revoked = true,
+        }
+    }
+}
+
+fn issue(
+    cmd: &IssueCode,
+    facts: &IssueFacts,
+    actor: &Actor,
+    at: DateTime<Utc>,
+) -> Result<Vec<InspectionEvent>, InspectionError> {
+    let agency = facts.agency.clone().ok_or(InspectionError::UnknownAgency)?;
+    match &cmd.kind {
+        InspectionKind::Planned { .. } => {
+            let plan = facts
+                .plan
+                .as_ref()
+                .ok_or(InspectionError::PlanNotIncluded)?;
+            if !plan.plan.covers(&cmd.agency, &cmd.enterprise, &cmd.items) {
+                return Err(InspectionError::PlanNotIncluded);
+            }
+            if plan.plan.year != cmd.date.year() {
+                return Err(InspectionError::PlanYearMismatch);
+            }
+            if plan.used >= plan.plan.allowed_visits {
+                return Err(InspectionError::PlanFrequencyExceeded);
+            }
+        }
+        InspectionKind::Supplementary { .. } => {}
+        InspectionKind::Unplanned { basis, .. } => {
+            if basis.trim().is_empty() {
+                return Err(InspectionError::BasisRequired);
+            }
+            if basis.chars().count() > MAX_TEXT_CHARS {
+                return Err(InspectionError::TextTooLong);
+            }
+        }
+        InspectionKind::NonInspection { .. } => {}
+    }
+    let enterprise = facts
+        .enterprise
+        .as_ref()
+        .ok_or(InspectionError::UnknownEnterprise)?;
+    if enterprise.status != EnterpriseStatus::Active {
+        return Err(InspectionError::EnterpriseNotActive);
+    }
+    if cmd.items.is_empty() {
+        return Err(InspectionError::NoItems);
+    }
+    let items = facts
+        .items
+        .iter()
+        .cloned()
+        .collect::<Option<Vec<_>>>()
+        .filter(|v| v.len() == cmd.items.len())
+        .ok_or(InspectionError::UnknownItem)?;
+    if cmd.officers.is_empty() {
+        return Err(InspectionError::NoOfficers);
+    }
+    if facts.officers.len() != cmd.officers.len() {
+        return Err(InspectionError::UnknownOfficerOnCode);
+    }
+    let mut officers = Vec::with_capacity(cmd.officers.len());
+    for (id, fact) in cmd.officers.iter().zip(&facts.officers) {
+        let fact = fact.as_ref().ok_or(InspectionError::UnknownOfficerOnCode)?;
+        if fact.status != OfficerStatus::Active {
+            return Err(InspectionError::OfficerOnCodeNotActive);
+        }
+        officers.push(OfficerOnCode {
+            id: id.clone(),
+            name: fact.name.clone(),
+        });
+    }
+    if let Actor::Officer { officer, .. } = actor {
+        let issuer = cmd
+            .officers
+            .iter()
+            .zip(&facts.officers)
+            .find(|(id, _)| &id.key() == officer)
+            .ok_or(InspectionError::IssuerNotListed)?;
+        if issuer.1.as_ref().map(|f| &f.agency) != Some(&cmd.agency) {
+            return Err(InspectionError::OfficerNotInAgency);
+        }
+    }
+    let partners = facts
+        .partners
+        .iter()
+        .cloned()
+        .collect::<Option<Vec<_>>>()
+        .filter(|v| v.len() == cmd.joint_partners.len())
+        .ok_or(InspectionError::PartnerInvalid)?;
+    if cmd.joint_partners.contains(&cmd.agency)
+        || cmd.joint_partners.iter().collect::<BTreeSet<_>>().len() != cmd.joint_partners.len()
+    {
+        return Err(InspectionError::PartnerInvalid);
+    }
+    let today = shanghai_date(at);
+    match cmd.kind {
+        InspectionKind::Supplementary { .. } if cmd.date > today => {
+            return Err(InspectionError::SupplementInFuture)
+        }
+        InspectionKind::Supplementary { .. } => {}
+        _ if cmd.date < today => return Err(InspectionError::DateInPast),
+        _ => {}
+    }
+    Ok(vec![InspectionEvent::CodeIssued {
+        inspection_id: cmd.inspection_id,
+        kind: cmd.kind.clone(),
+        agency,
+        enterprise: EnterpriseOnCode {
+            credit_code: enterprise.credit_code.clone(),
+            name: enterprise.name.clone(),
+            region: enterprise.region.as_str().to_string(),
+        },
+        items,
+        officers,
+        date: cmd.date,
+        joint_partners: partners,
+        validity: facts.validity.window(cmd.date),
+    }])
+}
+
+impl Aggregate for Inspection {
+    const TYPE: &'static str = "Inspection";
+    type Command = InspectionRequest;
+    type Event = Sealed<InspectionEvent>;
+    type Error = InspectionError;
+    type Services = Arc<dyn Notary>;
+
+    async fn handle(
+        &mut self,
+        request: InspectionRequest,
+        notary: &Arc<dyn Notary>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), InspectionError> {
+        let stream = format!("{}/{}", Self::TYPE, request.inspection_id);
+        for body in self.decide(&request)? {
+            let sealed = Sealed::seal(
+                stream.clone(),
+                &self.chain,
+                request.meta.clone(),
+                request.signed.clone(),
+                body,
+                notary.as_ref(),
+            );
+            sink.write(sealed, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Sealed<InspectionEvent>) {
+        self.evolve(&event.event, event.meta.command_id);
+        self.chain.advance(event.sequence, event.hash);
+    }
+}

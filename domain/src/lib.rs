@@ -1,0 +1,11 @@
+//! Saoma's domain: the inspection lifecycle and its rules, the registries, signed command
+//! envelopes and sealed, hash-chained events. Pure: no IO, no clock (time comes in with the
+//! command), no key material (signing comes in through the `Notary` trait).
+
+pub mod canonical;
+pub mod envelope;
+pub mod ids;
+pub mod inspection;
+pub mod keys;
+pub mod registry;
+pub mod seal;

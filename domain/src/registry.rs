@@ -1,0 +1,551 @@
+//! Registries every rule depends on: agencies, officers and their device keys, enterprises,
+//! inspection items and approved plans. Each entity is one `Registry` stream, and every change
+//! to it is a sealed event, so the trail shows who registered which officer key when.
+
+use crate::ids::{AgencyCode, CreditCode, ItemCode, OfficerRef, PlanId, RegionCode};
+use crate::keys::{KeyId, Notary, PublicKey};
+use crate::seal::{Chain, EventMeta, Sealed};
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Administrative level of an agency (检查主体层级).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgencyLevel {
+    Province,
+    City,
+    County,
+    Township,
+}
+
+/// Administrative domain (执法领域). The first six are exempt from the annual cap in most rule sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnforcementDomain {
+    NationalSecurity,
+    PublicSafety,
+    FoodDrug,
+    WorkSafety,
+    EcologyEnvironment,
+    PublicHealth,
+    MarketRegulation,
+    Taxation,
+    HumanResources,
+    Transport,
+    CultureTourism,
+    FireSafety,
+    NaturalResources,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agency {
+    pub code: AgencyCode,
+    pub name: String,
+    pub level: AgencyLevel,
+    pub region: RegionCode,
+    pub domain: EnforcementDomain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfficerStatus {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKey {
+    pub key_id: KeyId,
+    pub public_key: PublicKey,
+    /// When the registration was recorded: the key cannot sign anything dated earlier.
+    pub registered_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An officer as registered (执法人员).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerProfile {
+    #[serde(rename = "id")]
+    pub credential: OfficerRef,
+    pub name: String,
+    pub agency: AgencyCode,
+    /// Contact phone, never shown in full to the public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Officer {
+    pub profile: OfficerProfile,
+    pub status: OfficerStatus,
+    pub keys: Vec<DeviceKey>,
+}
+
+impl Officer {
+    pub fn key(&self) -> String {
+        self.profile.credential.key()
+    }
+
+    pub fn device_key(&self, id: &KeyId) -> Option<&DeviceKey> {
+        self.keys.iter().find(|k| &k.key_id == id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreditGrade {
+    A,
+    B,
+    C,
+    D,
+    E,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnterpriseStatus {
+    Active,
+    Suspended,
+    Deregistered,
+}
+
+/// An enterprise that may be inspected (检查对象).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enterprise {
+    pub credit_code: CreditCode,
+    pub name: String,
+    pub region: RegionCode,
+    pub credit_grade: CreditGrade,
+    pub status: EnterpriseStatus,
+}
+
+/// An inspection item (检查事项) with its legal basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub code: ItemCode,
+    pub name: String,
+    pub legal_basis: String,
+    pub domain: EnforcementDomain,
+}
+
+/// An approved annual inspection plan (检查计划).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: PlanId,
+    pub agency: AgencyCode,
+    pub year: i32,
+    pub enterprises: Vec<CreditCode>,
+    pub items: Vec<ItemCode>,
+    /// Visits allowed per enterprise in the plan's year.
+    pub allowed_visits: u32,
+}
+
+impl Plan {
+    pub fn covers(&self, agency: &AgencyCode, enterprise: &CreditCode, items: &[ItemCode]) -> bool {
+        &self.agency == agency
+            && self.enterprises.contains(enterprise)
+            && items.iter().all(|i| self.items.contains(i))
+    }
+}
+
+/// A registry change requested by an administrator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum RegistryCommand {
+    RegisterAgency {
+        agency: Agency,
+    },
+    RegisterOfficer {
+        officer: OfficerProfile,
+    },
+    SetOfficerStatus {
+        officer: OfficerRef,
+        status: OfficerStatus,
+    },
+    RegisterDeviceKey {
+        officer: OfficerRef,
+        public_key: PublicKey,
+    },
+    RevokeDeviceKey {
+        officer: OfficerRef,
+        key_id: KeyId,
+    },
+    RegisterEnterprise {
+        enterprise: Enterprise,
+    },
+    RegisterItem {
+        item: Item,
+    },
+    ApprovePlan {
+        plan: Plan,
+    },
+}
+
+impl RegistryCommand {
+    /// The stream this command belongs to: `{kind}:{key}`.
+    pub fn entity(&self) -> String {
+        match self {
+            RegistryCommand::RegisterAgency { agency } => format!("agency:{}", agency.code),
+            RegistryCommand::RegisterOfficer { officer } => {
+                format!("officer:{}", officer.credential.key())
+            }
+            RegistryCommand::SetOfficerStatus { officer, .. }
+            | RegistryCommand::RegisterDeviceKey { officer, .. }
+            | RegistryCommand::RevokeDeviceKey { officer, .. } => {
+                format!("officer:{}", officer.key())
+            }
+            RegistryCommand::RegisterEnterprise { enterprise } => {
+                format!("enterprise:{}", enterprise.credit_code)
+            }
+            RegistryCommand::RegisterItem { item } => format!("item:{}", item.code),
+            RegistryCommand::ApprovePlan { plan } => format!("plan:{}", plan.id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum RegistryEvent {
+    AgencyRegistered {
+        agency: Agency,
+    },
+    AgencyUpdated {
+        agency: Agency,
+    },
+    OfficerRegistered {
+        officer: OfficerProfile,
+    },
+    OfficerUpdated {
+        officer: OfficerProfile,
+    },
+    OfficerStatusChanged {
+        status: OfficerStatus,
+    },
+    DeviceKeyRegistered {
+        key_id: KeyId,
+        public_key: PublicKey,
+    },
+    DeviceKeyRevoked {
+        key_id: KeyId,
+    },
+    EnterpriseRegistered {
+        enterprise: Enterprise,
+    },
+    EnterpriseUpdated {
+        enterprise: Enterprise,
+    },
+    ItemRegistered {
+        item: Item,
+    },
+    ItemUpdated {
+        item: Item,
+    },
+    PlanApproved {
+        plan: Plan,
+    },
+    PlanAmended {
+        plan: Plan,
+    },
+}
+
+impl DomainEvent for RegistryEvent {
+    fn event_type(&self) -> String {
+        let s = match self {
+            RegistryEvent::AgencyRegistered { .. } => "AgencyRegistered",
+            RegistryEvent::AgencyUpdated { .. } => "AgencyUpdated",
+            RegistryEvent::OfficerRegistered { .. } => "OfficerRegistered",
+            RegistryEvent::OfficerUpdated { .. } => "OfficerUpdated",
+            RegistryEvent::OfficerStatusChanged { .. } => "OfficerStatusChanged",
+            RegistryEvent::DeviceKeyRegistered { .. } => "DeviceKeyRegistered",
+            RegistryEvent::DeviceKeyRevoked { .. } => "DeviceKeyRevoked",
+            RegistryEvent::EnterpriseRegistered { .. } => "EnterpriseRegistered",
+            RegistryEvent::EnterpriseUpdated { .. } => "EnterpriseUpdated",
+            RegistryEvent::ItemRegistered { .. } => "ItemRegistered",
+            RegistryEvent::ItemUpdated { .. } => "ItemUpdated",
+            RegistryEvent::PlanApproved { .. } => "PlanApproved",
+            RegistryEvent::PlanAmended { .. } => "PlanAmended",
+        };
+        s.to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RegistryError {
+    #[error("执法人员未登记")]
+    UnknownOfficer,
+    #[error("该设备密钥已登记")]
+    KeyAlreadyRegistered,
+    #[error("该设备密钥不存在")]
+    UnknownKey,
+    #[error("该设备密钥已吊销")]
+    KeyAlreadyRevoked,
+    #[error("名称不能为空且不超过100字")]
+    Name,
+    #[error("法律依据不能为空")]
+    LegalBasisRequired,
+    #[error("检查计划应至少包含一家企业和一个检查事项，且允许次数不少于1")]
+    PlanIncomplete,
+    #[error("登记对象类型不一致")]
+    EntityMismatch,
+}
+
+impl RegistryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::UnknownOfficer => "unknown_officer",
+            RegistryError::KeyAlreadyRegistered => "key_already_registered",
+            RegistryError::UnknownKey => "unknown_key",
+            RegistryError::KeyAlreadyRevoked => "key_already_revoked",
+            RegistryError::Name => "name_invalid",
+            RegistryError::LegalBasisRequired => "legal_basis_required",
+            RegistryError::PlanIncomplete => "plan_incomplete",
+            RegistryError::EntityMismatch => "entity_mismatch",
+        }
+    }
+}
+
+/// What the registry aggregate receives: the change plus the context the service resolved.
+#[derive(Debug, Clone)]
+pub struct RegistryRequest {
+    pub command: RegistryCommand,
+    pub meta: EventMeta,
+}
+
+/// The current state of one registry entity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Entry {
+    #[default]
+    Empty,
+    Agency(Agency),
+    Officer(Officer),
+    Enterprise(Enterprise),
+    Item(Item),
+    Plan(Plan),
+}
+
+/// One registry entity's stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    pub entry: Entry,
+    pub chain: Chain,
+}
+
+fn check_name(name: &str) -> Result<(), RegistryError> {
+    let n = name.trim().chars().count();
+    if n == 0 || n > 100 {
+        return Err(RegistryError::Name);
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Decides which events a command produces. Re-registering an identical record produces none,
+    /// so imports can be repeated safely.
+    pub fn decide(&self, request: &RegistryRequest) -> Result<Vec<RegistryEvent>, RegistryError> {
+        use RegistryCommand as C;
+        use RegistryEvent as E;
+        let at = request.meta.recorded_at;
+        let events = match (&request.command, &self.entry) {
+            (C::RegisterAgency { agency }, Entry::Empty) => {
+                check_name(&agency.name)?;
+                vec![E::AgencyRegistered {
+                    agency: agency.clone(),
+                }]
+            }
+            (C::RegisterAgency { agency }, Entry::Agency(old)) => {
+                check_name(&agency.name)?;
+                changed(old, agency, || E::AgencyUpdated {
+                    agency: agency.clone(),
+                })
+            }
+            (C::RegisterOfficer { officer }, Entry::Empty) => {
+                check_name(&officer.name)?;
+                vec![E::OfficerRegistered {
+                    officer: officer.clone(),
+                }]
+            }
+            (C::RegisterOfficer { officer }, Entry::Officer(old)) => {
+                check_name(&officer.name)?;
+                changed(&old.profile, officer, || E::OfficerUpdated {
+                    officer: officer.clone(),
+                })
+            }
+            (C::SetOfficerStatus { status, .. }, Entry::Officer(old)) => {
+                changed(&old.status, status, || E::OfficerStatusChanged {
+                    status: *status,
+                })
+            }
+            (C::RegisterDeviceKey { public_key, .. }, Entry::Officer(old)) => {
+                let key_id = public_key.key_id();
+                if old.device_key(&key_id).is_some() {
+                    return Err(RegistryError::KeyAlreadyRegistered);
+                }
+                vec![E::DeviceKeyRegistered {
+                    key_id,
+                    public_key: *public_key,
+                }]
+            }
+            (C::RevokeDeviceKey { key_id, .. }, Entry::Officer(old)) => {
+                match old.device_key(key_id) {
+                    None => return Err(RegistryError::UnknownKey),
+                    Some(k) if k.revoked_at.is_some() => {
+                        return Err(RegistryError::KeyAlreadyRevoked)
+                    }
+                    Some(_) => vec![E::DeviceKeyRevoked {
+                        key_id: key_id.clone(),
+                    }],
+                }
+            }
+            (
+                C::SetOfficerStatus { .. }
+                | C::RegisterDeviceKey { .. }
+                | C::RevokeDeviceKey { .. },
+                Entry::Empty,
+            ) => return Err(RegistryError::UnknownOfficer),
+            (C::RegisterEnterprise { enterprise }, Entry::Empty) => {
+                check_name(&enterprise.name)?;
+                vec![E::EnterpriseRegistered {
+                    enterprise: enterprise.clone(),
+                }]
+            }
+            (C::RegisterEnterprise { enterprise }, Entry::Enterprise(old)) => {
+                check_name(&enterprise.name)?;
+                changed(old, enterprise, || E::EnterpriseUpdated {
+                    enterprise: enterprise.clone(),
+                })
+            }
+            (C::RegisterItem { item }, entry @ (Entry::Empty | Entry::Item(_))) => {
+                check_name(&item.name)?;
+                if item.legal_basis.trim().is_empty() {
+                    return Err(RegistryError::LegalBasisRequired);
+                }
+                match entry {
+                    Entry::Item(old) => {
+                        changed(old, item, || E::ItemUpdated { item: item.clone() })
+                    }
+                    _ => vec![E::ItemRegistered { item: item.clone() }],
+                }
+            }
+            (C::ApprovePlan { plan }, entry @ (Entry::Empty | Entry::Plan(_))) => {
+                if plan.enterprises.is_empty() || plan.items.is_empty() || plan.allowed_visits == 0
+                {
+                    return Err(RegistryError::PlanIncomplete);
+                }
+                match entry {
+                    Entry::Plan(old) => {
+                        changed(old, plan, || E::PlanAmended { plan: plan.clone() })
+                    }
+                    _ => vec![E::PlanApproved { plan: plan.clone() }],
+                }
+            }
+            _ => return Err(RegistryError::EntityMismatch),
+        };
+        let _ = at;
+        Ok(events)
+    }
+
+    /// Applies one event body; `at` is the event's recorded time (key registration time).
+    pub fn evolve(&mut self, event: &RegistryEvent, at: DateTime<Utc>) {
+        use RegistryEvent as E;
+        match (event, &mut self.entry) {
+            (E::AgencyRegistered { agency } | E::AgencyUpdated { agency }, entry) => {
+                *entry = Entry::Agency(agency.clone())
+            }
+            (E::OfficerRegistered { officer }, entry) => {
+                *entry = Entry::Officer(Officer {
+                    profile: officer.clone(),
+                    status: OfficerStatus::Active,
+                    keys: vec![],
+                })
+            }
+            (E::OfficerUpdated { officer }, Entry::Officer(o)) => o.profile = officer.clone(),
+            (E::OfficerStatusChanged { status }, Entry::Officer(o)) => o.status = *status,
+            (E::DeviceKeyRegistered { key_id, public_key }, Entry::Officer(o)) => {
+                o.keys.push(DeviceKey {
+                    key_id: key_id.clone(),
+                    public_key: *public_key,
+                    registered_at: at,
+                    revoked_at: None,
+                })
+            }
+            (E::DeviceKeyRevoked { key_id }, Entry::Officer(o)) => {
+                if let Some(k) = o.keys.iter_mut().find(|k| &k.key_id == key_id) {
+                    k.revoked_at = Some(at);
+                }
+            }
+            (
+                E::EnterpriseRegistered { enterprise } | E::EnterpriseUpdated { enterprise },
+                entry,
+            ) => *entry = Entry::Enterprise(enterprise.clone()),
+            (E::ItemRegistered { item } | E::ItemUpdated { item }, entry) => {
+                *entry = Entry::Item(item.clone())
+            }
+            (E::PlanApproved { plan } | E::PlanAmended { plan }, entry) => {
+                *entry = Entry::Plan(plan.clone())
+            }
+            // Officer events on a non-officer entry cannot be produced by `decide`.
+            _ => {}
+        }
+    }
+}
+
+fn changed<T: PartialEq>(
+    old: &T,
+    new: &T,
+    event: impl FnOnce() -> RegistryEvent,
+) -> Vec<RegistryEvent> {
+    if old == new {
+        vec![]
+    } else {
+        vec![event()]
+    }
+}
+
+impl Aggregate for Registry {
+    const TYPE: &'static str = "Registry";
+    type Command = RegistryRequest;
+    type Event = Sealed<RegistryEvent>;
+    type Error = RegistryError;
+    type Services = Arc<dyn Notary>;
+
+    async fn handle(
+        &mut self,
+        request: RegistryRequest,
+        notary: &Arc<dyn Notary>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), RegistryError> {
+        let stream = format!("{}/{}", Self::TYPE, request.command.entity());
+        for body in self.decide(&request)? {
+            let sealed = Sealed::seal(
+                stream.clone(),
+                &self.chain,
+                request.meta.clone(),
+                None,
+                body,
+                notary.as_ref(),
+            );
+            sink.write(sealed, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Sealed<RegistryEvent>) {
+        self.evolve(&event.event, event.meta.recorded_at);
+        self.chain.advance(event.sequence, event.hash);
+    }
+}

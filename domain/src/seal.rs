@@ -1,0 +1,312 @@
+//! Sealed events: every stored event carries its stream position, the previous event's hash,
+//! its own SHA-256 hash over RFC 8785 bytes and the service's notary signature over that hash.
+
+use crate::canonical::Digest;
+use crate::keys::{KeyId, Notary, PublicKey, SignatureBytes};
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// An officer, through a command signed with a registered device key.
+    Officer { officer: String, key_id: KeyId },
+    /// Someone holding the code's token (the enterprise, on its phone).
+    TokenHolder,
+    /// An administrator of the registries, authenticated by the admin credential.
+    Admin { name: String },
+    /// The service itself (time-based transitions).
+    System,
+}
+
+/// Facts about how and when an event came to be, covered by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// When the service received the command (its own clock).
+    pub recorded_at: DateTime<Utc>,
+    /// The officer device's clock at signing, which the rules judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_time: Option<DateTime<Utc>>,
+    /// The command arrived later than the policy's "late" threshold but within its limit.
+    #[serde(default)]
+    pub late: bool,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<Uuid>,
+}
+
+impl EventMeta {
+    /// The time the rules judge: the device's clock when there is one, else the service's.
+    pub fn effective_time(&self) -> DateTime<Utc> {
+        self.device_time.unwrap_or(self.recorded_at)
+    }
+}
+
+/// The notary's signature over an event hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotarySeal {
+    pub key_id: KeyId,
+    pub signature: SignatureBytes,
+}
+
+/// Position and hash chain of one stream, kept in every aggregate's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Chain {
+    /// Number of events in the stream so far (the last event's sequence).
+    pub version: u64,
+    pub last_hash: Digest,
+}
+
+impl Chain {
+    pub fn advance(&mut self, sequence: u64, hash: Digest) {
+        self.version = sequence;
+        self.last_hash = hash;
+    }
+}
+
+/// A stored event: body plus everything that makes it verifiable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sealed<E> {
+    /// `{aggregate_type}/{aggregate_id}`.
+    pub stream: String,
+    pub sequence: u64,
+    pub prev_hash: Digest,
+    pub meta: EventMeta,
+    /// The originating signed command exactly as received, so anyone can re-check the officer's
+    /// signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Value>,
+    pub event: E,
+    pub hash: Digest,
+    pub notary: NotarySeal,
+}
+
+/// The part of a sealed event covered by its hash (everything but `hash` and `notary`).
+#[derive(Serialize)]
+struct Hashed<'a, E> {
+    stream: &'a str,
+    sequence: u64,
+    prev_hash: &'a Digest,
+    meta: &'a EventMeta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: &'a Option<Value>,
+    event: &'a E,
+}
+
+impl<E: Serialize> Sealed<E> {
+    /// Seals `event` as the next one after `chain` in `stream`.
+    pub fn seal(
+        stream: String,
+        chain: &Chain,
+        meta: EventMeta,
+        command: Option<Value>,
+        event: E,
+        notary: &dyn Notary,
+    ) -> Self {
+        let sequence = chain.version + 1;
+        let hash = Digest::of_canonical(&Hashed {
+            stream: &stream,
+            sequence,
+            prev_hash: &chain.last_hash,
+            meta: &meta,
+            command: &command,
+            event: &event,
+        });
+        let notary = NotarySeal {
+            key_id: notary.key_id(),
+            signature: notary.sign(&hash.0),
+        };
+        Sealed {
+            stream,
+            sequence,
+            prev_hash: chain.last_hash,
+            meta,
+            command,
+            event,
+            hash,
+            notary,
+        }
+    }
+}
+
+impl<E: DomainEvent> DomainEvent for Sealed<E> {
+    fn event_type(&self) -> String {
+        self.event.event_type()
+    }
+
+    fn event_version(&self) -> String {
+        self.event.event_version()
+    }
+}
+
+/// What is wrong with a stored event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("event is not a sealed event object: {0}")]
+    Malformed(String),
+    #[error("event hash does not match its content")]
+    HashMismatch,
+    #[error("previous-hash link is broken")]
+    ChainBroken,
+    #[error("sequence {found} where {expected} was expected")]
+    Sequence { expected: u64, found: u64 },
+    #[error("notary key {0} is unknown")]
+    UnknownNotaryKey(KeyId),
+    #[error("notary signature does not verify")]
+    BadNotarySignature,
+}
+
+/// Recomputes the hash of a stored event from its JSON exactly as stored, so a verifier never
+/// depends on this crate's types.
+pub fn recompute_hash(stored: &Value) -> Result<Digest, SealError> {
+    let mut obj = stored
+        .as_object()
+        .cloned()
+        .ok_or_else(|| SealError::Malformed("not an object".into()))?;
+    obj.remove("hash");
+    obj.remove("notary");
+    Ok(Digest::of_canonical(&obj))
+}
+
+/// Checks one stored event: its hash, its link to `chain`, and the notary signature with
+/// the key the `notary_key` look-up returns. Returns the event's hash.
+pub fn verify_stored(
+    stored: &Value,
+    chain: &Chain,
+    notary_key: impl Fn(&KeyId) -> Option<PublicKey>,
+) -> Result<Digest, SealError> {
+    #[derive(Deserialize)]
+    struct Head {
+        sequence: u64,
+        prev_hash: Digest,
+        hash: Digest,
+        notary: NotarySeal,
+    }
+    let head: Head =
+        serde_json::from_value(stored.clone()).map_err(|e| SealError::Malformed(e.to_string()))?;
+    if head.sequence != chain.version + 1 {
+        return Err(SealError::Sequence {
+            expected: chain.version + 1,
+            found: head.sequence,
+        });
+    }
+    if head.prev_hash != chain.last_hash {
+        return Err(SealError::ChainBroken);
+    }
+    if recompute_hash(stored)? != head.hash {
+        return Err(SealError::HashMismatch);
+    }
+    let key = notary_key(&head.notary.key_id)
+        .ok_or_else(|| SealError::UnknownNotaryKey(head.notary.key_id.clone()))?;
+    if !key.verify(&head.hash.0, &head.notary.signature) {
+        return Err(SealError::BadNotarySignature);
+    }
+    Ok(head.hash)
+}
+
+/// Parses a stored event into its typed form.
+pub fn parse_stored<E: DeserializeOwned>(stored: &Value) -> Result<Sealed<E>, SealError> {
+    serde_json::from_value(stored.clone()).map_err(|e| SealError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use serde_json::json;
+
+    fn notary() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn meta() -> EventMeta {
+        EventMeta {
+            recorded_at: "2026-03-02T01:00:00Z".parse().unwrap(),
+            device_time: None,
+            late: false,
+            actor: Actor::System,
+            command_id: None,
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Ping {
+        n: u32,
+    }
+
+    fn chain_of(n: u32) -> Vec<Value> {
+        let key = notary();
+        let mut chain = Chain::default();
+        (0..n)
+            .map(|i| {
+                let s = Sealed::seal("T/1".into(), &chain, meta(), None, Ping { n: i }, &key);
+                chain.advance(s.sequence, s.hash);
+                serde_json::to_value(&s).unwrap()
+            })
+            .collect()
+    }
+
+    fn verify_all(events: &[Value]) -> Result<(), (usize, SealError)> {
+        let key = PublicKey(notary().verifying_key());
+        let mut chain = Chain::default();
+        for (i, e) in events.iter().enumerate() {
+            let h = verify_stored(e, &chain, |id| (*id == key.key_id()).then_some(key))
+                .map_err(|err| (i, err))?;
+            chain.advance(chain.version + 1, h);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_sealed_chain_verifies() {
+        assert_eq!(verify_all(&chain_of(5)), Ok(()));
+    }
+
+    #[test]
+    fn changing_one_value_breaks_the_hash() {
+        let mut events = chain_of(3);
+        events[1]["event"]["n"] = json!(99);
+        assert_eq!(verify_all(&events), Err((1, SealError::HashMismatch)));
+    }
+
+    #[test]
+    fn removing_an_event_breaks_the_sequence() {
+        let mut events = chain_of(3);
+        events.remove(1);
+        assert_eq!(
+            verify_all(&events),
+            Err((
+                1,
+                SealError::Sequence {
+                    expected: 2,
+                    found: 3
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn a_replaced_notary_signature_is_caught() {
+        let mut events = chain_of(2);
+        let other = SigningKey::from_bytes(&[9; 32]);
+        let sig = Notary::sign(&other, &[0; 32]);
+        events[0]["notary"]["signature"] = json!(sig.to_base64());
+        assert_eq!(verify_all(&events), Err((0, SealError::BadNotarySignature)));
+    }
+
+    #[test]
+    fn key_order_in_storage_does_not_matter() {
+        let events = chain_of(1);
+        let text = serde_json::to_string(&events[0]).unwrap();
+        // Reorder by round-tripping through a BTreeMap-backed value with keys sorted.
+        let reordered: std::collections::BTreeMap<String, Value> =
+            serde_json::from_str(&text).unwrap();
+        let v = serde_json::to_value(reordered).unwrap();
+        assert_eq!(verify_all(&[v]), Ok(()));
+    }
+}
