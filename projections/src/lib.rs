@@ -1,1 +1,4 @@
-//! Pure projections of Saoma.
+//! Pure reducers from Saoma's sealed events to the views people read. No IO: storage of views
+//! and the live driver live in `services`.
+
+pub mod code_view;

@@ -1,1 +1,14 @@
-//! The edges of Saoma.
+//! The edges of Saoma: configuration, key material, event stores, the command service, the
+//! HTTP API and the `saoma` command line. The only crate that does IO.
+
+pub mod app;
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod import;
+pub mod keys;
+pub mod registry_view;
+pub mod serve;
+pub mod simulate;
+pub mod store;
+pub mod token;

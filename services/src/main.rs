@@ -1,1 +1,48 @@
-fn main() {}
+//! `saoma`: the command line of the service.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use saoma_services::config::Settings;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "saoma", version, about = "扫码入企 audit trail: signed, hash-chained inspection events")]
+struct Cli {
+    /// Configuration file (TOML); `SAOMA_*` environment variables override it.
+    #[arg(long, global = true, env = "SAOMA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (embedded SQLite in ./saoma-data/ unless a database URL is configured).
+    Serve,
+    /// Drive a running `saoma serve` with a realistic, deterministic population and traffic.
+    Simulate(saoma_services::simulate::SimulateArgs),
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAOMA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    init_tracing(&settings.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => saoma_services::serve::run(settings).await,
+            Command::Simulate(args) => saoma_services::simulate::run(args, &settings).await,
+        }
+    })
+}

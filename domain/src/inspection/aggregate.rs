@@ -84,6 +84,22 @@ impl Inspection {
                 return Err(InspectionError::NotAssigned);
             }
         }
+        // Officers act through signed commands and the enterprise through the code's token;
+        // neither may take the other's part (an officer rating or scanning for the enterprise
+        // would forge its voice, a token holder could revoke or close someone else's visit).
+        let officers_part = matches!(
+            request.command,
+            InspectionCommand::ShowCode
+                | InspectionCommand::ScanEnterpriseCode { .. }
+                | InspectionCommand::ReportResult { .. }
+                | InspectionCommand::RevokeCode { .. }
+        );
+        match (&request.meta.actor, officers_part) {
+            (Actor::TokenHolder, true) | (Actor::Officer { .. }, false) => {
+                return Err(InspectionError::NotAssigned)
+            }
+            _ => {}
+        }
         use InspectionCommand as C;
         use InspectionEvent as E;
         let event = match &request.command {
@@ -263,12 +279,13 @@ fn issue(
 ) -> Result<Vec<InspectionEvent>, InspectionError> {
     let agency = facts.agency.clone().ok_or(InspectionError::UnknownAgency)?;
     match &cmd.kind {
-        InspectionKind::Planned { .. } => {
+        InspectionKind::Planned { plan: named } => {
             let plan = facts
                 .plan
                 .as_ref()
                 .ok_or(InspectionError::PlanNotIncluded)?;
-            if !plan.plan.covers(&cmd.agency, &cmd.enterprise, &cmd.items) {
+            if &plan.plan.id != named || !plan.plan.covers(&cmd.agency, &cmd.enterprise, &cmd.items)
+            {
                 return Err(InspectionError::PlanNotIncluded);
             }
             if plan.plan.year != cmd.date.year() {
@@ -309,6 +326,17 @@ fn issue(
     if cmd.officers.is_empty() {
         return Err(InspectionError::NoOfficers);
     }
+    // One officer listed twice would pass for the two officers the rules ask for.
+    if cmd
+        .officers
+        .iter()
+        .map(|o| o.key())
+        .collect::<BTreeSet<_>>()
+        .len()
+        != cmd.officers.len()
+    {
+        return Err(InspectionError::DuplicateOfficerOnCode);
+    }
     if facts.officers.len() != cmd.officers.len() {
         return Err(InspectionError::UnknownOfficerOnCode);
     }
@@ -322,6 +350,9 @@ fn issue(
             id: id.clone(),
             name: fact.name.clone(),
         });
+    }
+    if actor == &Actor::TokenHolder {
+        return Err(InspectionError::IssuerNotListed);
     }
     if let Actor::Officer { officer, .. } = actor {
         let issuer = cmd

@@ -118,7 +118,6 @@ pub enum Outcome {
 pub struct IssueCode {
     /// Chosen by the officer's app, so that a re-sent command cannot create a second inspection.
     pub inspection_id: Uuid,
-    #[serde(flatten)]
     pub kind: InspectionKind,
     pub agency: AgencyCode,
     pub enterprise: CreditCode,
@@ -146,7 +145,6 @@ pub enum OfficerCommand {
     },
     ReportResult {
         inspection_id: Uuid,
-        #[serde(flatten)]
         outcome: Outcome,
     },
     RevokeCode {
@@ -210,6 +208,9 @@ pub enum TokenCheck {
 
 /// Everything the aggregate can be asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// `IssueCode` carries its registry facts; a command lives for one decision, so boxing them
+// would only make building and matching it clumsier.
+#[allow(clippy::large_enum_variant)]
 pub enum InspectionCommand {
     IssueCode {
         command: IssueCode,
@@ -248,4 +249,81 @@ pub struct InspectionRequest {
     pub meta: EventMeta,
     /// The signed envelope exactly as received, when the command came from an officer.
     pub signed: Option<Value>,
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn issue_json() -> serde_json::Value {
+        json!({
+            "type": "IssueCode",
+            "inspection_id": "6f1c1f36-3a5e-4c55-8f43-0a4c1d9b5b10",
+            "kind": {"kind": "supplementary", "reason": STANDARD_SUPPLEMENT_REASON},
+            "agency": "QH-SCJ",
+            "enterprise": "91350100M000100Y43",
+            "items": ["SC-001"],
+            "officers": ["ZF630100001", {"badge_no": "012345", "name": "张三"}],
+            "date": "2026-03-02"
+        })
+    }
+
+    #[test]
+    fn an_issue_code_command_parses_from_its_wire_shape() {
+        let c: OfficerCommand = serde_json::from_value(issue_json()).unwrap();
+        let OfficerCommand::IssueCode(c) = c else {
+            panic!("expected IssueCode")
+        };
+        assert!(
+            matches!(c.kind, InspectionKind::Supplementary { ref reason } if reason.is_standard())
+        );
+        assert_eq!(c.officers.len(), 2);
+        assert!(c.joint_partners.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_every_level() {
+        let mut v = issue_json();
+        v["extra"] = json!(1);
+        assert!(serde_json::from_value::<OfficerCommand>(v).is_err());
+        let mut v = issue_json();
+        v["kind"]["extra"] = json!(1);
+        assert!(serde_json::from_value::<OfficerCommand>(v).is_err());
+        let v = json!({"type": "ShowCode", "inspection_id": "6f1c1f36-3a5e-4c55-8f43-0a4c1d9b5b10", "x": 1});
+        assert!(serde_json::from_value::<OfficerCommand>(v).is_err());
+    }
+
+    #[test]
+    fn a_bad_credit_code_check_digit_is_refused_while_parsing() {
+        let mut v = issue_json();
+        v["enterprise"] = json!("91350100M000100Y44");
+        let e = serde_json::from_value::<OfficerCommand>(v).unwrap_err();
+        assert!(e.to_string().contains("校验位"), "{e}");
+    }
+
+    #[test]
+    fn a_201_character_reason_is_refused_while_parsing() {
+        let mut v = issue_json();
+        v["kind"]["reason"] = json!("检".repeat(201));
+        let e = serde_json::from_value::<OfficerCommand>(v).unwrap_err();
+        assert!(e.to_string().contains("reason_too_long"), "{e}");
+        let mut v = issue_json();
+        v["kind"]["reason"] = json!("检".repeat(200));
+        assert!(serde_json::from_value::<OfficerCommand>(v).is_ok());
+    }
+
+    #[test]
+    fn a_result_with_problems_carries_its_feedback() {
+        let v = json!({"type": "ReportResult", "inspection_id": "6f1c1f36-3a5e-4c55-8f43-0a4c1d9b5b10",
+                       "outcome": {"outcome": "problems_found", "feedback": "消防通道堵塞"}});
+        let c: OfficerCommand = serde_json::from_value(v).unwrap();
+        assert!(matches!(
+            c,
+            OfficerCommand::ReportResult {
+                outcome: Outcome::ProblemsFound { .. },
+                ..
+            }
+        ));
+    }
 }

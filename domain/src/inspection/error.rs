@@ -34,6 +34,8 @@ pub enum InspectionError {
     UnknownOfficerOnCode,
     #[error("检查码所列执法人员不具备执法资格")]
     OfficerOnCodeNotActive,
+    #[error("检查码所列执法人员重复")]
+    DuplicateOfficerOnCode,
     #[error("赋码人员须为检查码所列执法人员")]
     IssuerNotListed,
     #[error("联合检查单位无效")]
@@ -96,6 +98,7 @@ impl InspectionError {
             NoOfficers => "no_officers",
             UnknownOfficerOnCode => "unknown_officer_on_code",
             OfficerOnCodeNotActive => "officer_on_code_not_active",
+            DuplicateOfficerOnCode => "duplicate_officer_on_code",
             IssuerNotListed => "issuer_not_listed",
             PartnerInvalid => "partner_invalid",
             DateInPast => "date_in_past",

@@ -70,11 +70,13 @@ impl ScanRefusal {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
+// `CodeIssued` (once per stream) carries the whole code; boxing it would only make building
+// and matching events clumsier.
+#[allow(clippy::large_enum_variant)]
 pub enum InspectionEvent {
     /// 赋码
     CodeIssued {
         inspection_id: Uuid,
-        #[serde(flatten)]
         kind: InspectionKind,
         agency: Agency,
         enterprise: EnterpriseOnCode,
@@ -106,11 +108,7 @@ pub enum InspectionEvent {
         at: DateTime<Utc>,
     },
     /// 结果反馈
-    ResultReported {
-        #[serde(flatten)]
-        outcome: Outcome,
-        at: DateTime<Utc>,
-    },
+    ResultReported { outcome: Outcome, at: DateTime<Utc> },
     /// 作废
     CodeRevoked { reason: String, at: DateTime<Utc> },
     /// 企业意见

@@ -1,0 +1,189 @@
+//! Typed settings: defaults, then an optional TOML file, then `SAOMA_*` environment variables.
+//! Secrets never print.
+
+use anyhow::{bail, Context as _};
+use saoma_domain::envelope::TimePolicy;
+use saoma_domain::inspection::ValidityRule;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A string that is never written to logs or debug output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(***)" })
+    }
+}
+
+/// Every setting, each with a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the embedded store and the keys live.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Base of the URLs encoded in QR codes (`{public_base_url}/c/{token}`).
+    pub public_base_url: String,
+    /// A PostgreSQL URL; the embedded SQLite store is used when empty.
+    pub database_url: Option<Secret>,
+    /// A NATS URL; NATS ingest is off when empty.
+    pub nats_url: Option<String>,
+    /// Bearer token for the admin and supervision endpoints. Generated into the data dir on
+    /// first start when empty.
+    pub admin_token: Option<Secret>,
+    /// Notary key file (32-byte ed25519 seed, hex); `{data_dir}/keys/notary.key` when empty.
+    pub notary_key_path: Option<PathBuf>,
+    /// Hours a code stays valid from 00:00 Asia/Shanghai on its date.
+    pub validity_hours: u32,
+    /// Minutes a device clock may run ahead of the service.
+    pub max_clock_ahead_minutes: i64,
+    /// Minutes after which a command is marked late.
+    pub late_after_minutes: i64,
+    /// Hours after which a command is refused as too late.
+    pub max_delay_hours: i64,
+    /// Largest accepted request body for commands, bytes.
+    pub max_command_bytes: usize,
+    /// Largest accepted registry import body, bytes.
+    pub max_import_bytes: usize,
+    /// Log format: "text" or "json".
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("saoma-data"),
+            http_addr: "127.0.0.1:8080".parse().expect("valid default address"),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            database_url: None,
+            nats_url: None,
+            admin_token: None,
+            notary_key_path: None,
+            validity_hours: 24,
+            max_clock_ahead_minutes: 5,
+            late_after_minutes: 10,
+            max_delay_hours: 72,
+            max_command_bytes: 64 * 1024,
+            max_import_bytes: 16 * 1024 * 1024,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads `file` (or `$SAOMA_CONFIG`, or `./saoma.toml` if it exists), then applies the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| var("SAOMA_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("saoma.toml")).filter(|p| p.exists()));
+        let mut s: Settings = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("SAOMA_") else { continue };
+            let parse_err = || format!("environment variable {name} has an invalid value");
+            match key {
+                "DATA_DIR" => s.data_dir = value.into(),
+                "HTTP_ADDR" => s.http_addr = value.parse().with_context(parse_err)?,
+                "PUBLIC_BASE_URL" => s.public_base_url = value.trim_end_matches('/').into(),
+                "DATABASE_URL" => s.database_url = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty()),
+                "NATS_URL" => s.nats_url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "ADMIN_TOKEN" => s.admin_token = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty()),
+                "NOTARY_KEY_PATH" => s.notary_key_path = Some(value.into()),
+                "VALIDITY_HOURS" => s.validity_hours = value.parse().with_context(parse_err)?,
+                "MAX_CLOCK_AHEAD_MINUTES" => s.max_clock_ahead_minutes = value.parse().with_context(parse_err)?,
+                "LATE_AFTER_MINUTES" => s.late_after_minutes = value.parse().with_context(parse_err)?,
+                "MAX_DELAY_HOURS" => s.max_delay_hours = value.parse().with_context(parse_err)?,
+                "MAX_COMMAND_BYTES" => s.max_command_bytes = value.parse().with_context(parse_err)?,
+                "MAX_IMPORT_BYTES" => s.max_import_bytes = value.parse().with_context(parse_err)?,
+                "LOG_FORMAT" => s.log_format = value.clone(),
+                // Read by the test harness and other tools, not by the service.
+                "CONFIG" | "REQUIRE_SERVICES" | "LOG" => {}
+                _ => bail!("unknown setting {name}"),
+            }
+        }
+        s.validity()?;
+        Ok(s)
+    }
+
+    pub fn validity(&self) -> anyhow::Result<ValidityRule> {
+        ValidityRule::new(self.validity_hours)
+            .with_context(|| format!("validity_hours must be 1 to 720, not {}", self.validity_hours))
+    }
+
+    pub fn time_policy(&self) -> TimePolicy {
+        TimePolicy {
+            max_clock_ahead: chrono::Duration::minutes(self.max_clock_ahead_minutes),
+            late_after: chrono::Duration::minutes(self.late_after_minutes),
+            max_delay: chrono::Duration::hours(self.max_delay_hours),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file_and_no_environment() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("saoma-data"));
+        assert!(s.database_url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("saoma.toml");
+        std::fs::write(&f, "validity_hours = 48\nhttp_addr = \"127.0.0.1:9000\"\n").unwrap();
+        let s = Settings::load_from(Some(&f), &env(&[("SAOMA_HTTP_ADDR", "127.0.0.1:9001")])).unwrap();
+        assert_eq!(s.validity_hours, 48);
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_are_refused() {
+        assert!(Settings::load_from(None, &env(&[("SAOMA_HTTP_ADR", "x")])).is_err());
+        assert!(Settings::load_from(None, &env(&[("SAOMA_VALIDITY_HOURS", "0")])).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings::load_from(None, &env(&[("SAOMA_DATABASE_URL", "postgres://u:pw@h/db")])).unwrap();
+        assert!(!format!("{s:?}").contains("pw"));
+    }
+}

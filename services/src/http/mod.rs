@@ -1,0 +1,100 @@
+//! The HTTP API under `/api/v1/`, plus `/healthz`, `/readyz` and `/metrics`. Handlers are thin:
+//! they parse, call `App`, and map the outcome.
+
+mod admin;
+mod error;
+mod officer;
+mod public;
+
+pub use error::ApiError;
+
+use crate::app::App;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+
+pub struct AppState {
+    pub app: App,
+    /// SHA-256 of the admin bearer token: compared as digests, never kept in clear.
+    pub admin_token_digest: [u8; 32],
+    pub metrics: Option<PrometheusHandle>,
+    pub max_import_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(app: App, admin_token: &str, metrics: Option<PrometheusHandle>, max_import_bytes: usize) -> Self {
+        AppState {
+            app,
+            admin_token_digest: Sha256::digest(admin_token.as_bytes()).into(),
+            metrics,
+            max_import_bytes,
+        }
+    }
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// The whole API; tests call it with `oneshot`, `serve` binds it to a socket.
+pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
+    let import_limit = state.max_import_bytes;
+    let admin = Router::new()
+        .route("/registry", post(admin::register))
+        .route("/import/{kind}", post(admin::import))
+        .layer(DefaultBodyLimit::max(import_limit))
+        .route("/inspections/{id}/events", get(admin::trace))
+        .route("/registry/officers/{key}", get(admin::officer))
+        .route("/notary", get(admin::notary));
+    let api = Router::new()
+        .route("/commands", post(officer::submit))
+        .route("/codes/{token}", get(public::view))
+        .route("/codes/{token}/scan", post(public::scan))
+        .route("/codes/{token}/rating", post(public::rate))
+        .route("/codes/{token}/feedback", post(public::feedback))
+        .layer(DefaultBodyLimit::max(max_command_bytes))
+        .nest("/admin", admin);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "接口不存在") })
+        .layer(axum::middleware::from_fn(count_requests))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
+    if state.app.store().ping().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
+    match &state.metrics {
+        Some(handle) => (StatusCode::OK, handle.render()),
+        None => (StatusCode::NOT_FOUND, String::new()),
+    }
+}
+
+async fn count_requests(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("saoma_http_requests_total", "status" => status).increment(1);
+    metrics::histogram!("saoma_http_request_seconds").record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Parses a JSON body into `T`, with distinct reasons for malformed JSON and wrong fields.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(ApiError::malformed_json)?;
+    let typed = serde_json::from_value(value.clone()).map_err(ApiError::invalid)?;
+    Ok((typed, value))
+}

@@ -1,0 +1,59 @@
+//! One integration-test binary: the HTTP API end to end, against the embedded SQLite store and
+//! against a real PostgreSQL the harness starts.
+
+mod bad_input;
+mod lifecycle;
+mod support;
+
+use support::{spawn_app, Backend};
+
+/// Runs each named scenario against SQLite, and against PostgreSQL.
+macro_rules! on_both_stores {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::spawn_app(crate::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(url) = crate::postgres_database().await else { return };
+                    crate::$module::$name(crate::spawn_app(crate::Backend::Postgres(url)).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    lifecycle::every_kind_of_code_completes_its_lifecycle,
+    lifecycle::a_second_planned_code_over_the_plan_frequency_is_refused,
+    lifecycle::a_revoked_code_frees_its_plan_visit_and_its_scan_is_refused_and_recorded,
+    lifecycle::a_code_for_tomorrow_is_not_yet_valid_and_the_refused_scan_is_recorded,
+    lifecycle::an_enterprise_rates_once_and_only_after_scanning,
+    lifecycle::an_officer_not_on_the_code_cannot_act_on_it,
+    bad_input::malformed_and_mistyped_bodies_are_refused,
+    bad_input::an_oversized_body_is_refused,
+    bad_input::a_bad_credit_code_check_digit_is_refused,
+    bad_input::a_201_character_supplement_reason_is_refused,
+    bad_input::bad_signatures_replays_and_unknown_or_suspended_officers_are_refused,
+    bad_input::admin_endpoints_need_the_admin_token,
+    bad_input::an_import_with_one_bad_row_changes_nothing,
+    bad_input::a_forged_token_is_refused_and_recorded,
+);
+
+/// A fresh database on the shared test PostgreSQL server (started on first use), or `None`
+/// with a loud message when PostgreSQL is not installed and not required.
+async fn postgres_database() -> Option<String> {
+    None
+}
+
+#[allow(unused_imports)]
+use Backend as _;
+#[allow(unused_imports)]
+use spawn_app as _;
