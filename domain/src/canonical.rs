@@ -1,5 +1,6 @@
 //! RFC 8785 canonical JSON bytes and SHA-256 digests: the byte-level basis of every hash and signature.
 
+use crate::schema::string_schema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
@@ -63,6 +64,11 @@ impl<'de> Deserialize<'de> for Digest {
         Digest::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex characters"))
     }
 }
+
+string_schema!(Digest, "Digest", {
+    "description": "SHA-256 digest, 64 lower-case hex characters",
+    "pattern": "^[0-9a-f]{64}$"
+});
 
 #[cfg(test)]
 mod tests {

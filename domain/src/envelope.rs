@@ -9,13 +9,14 @@ use crate::ids::OfficerRef;
 use crate::keys::{KeyId, PublicKey, SignatureBytes};
 use crate::registry::{Officer, OfficerStatus};
 use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 use uuid::Uuid;
 
 /// A command signed by an officer's device key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedEnvelope<C> {
     pub command: C,

@@ -1,5 +1,7 @@
 //! Parsed identifiers: a value of these types is valid by construction.
 
+use crate::schema::string_schema;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
@@ -189,6 +191,35 @@ parsed_string!(
     |s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
 );
 
+string_schema!(CreditCode, "CreditCode", {
+    "description": "统一社会信用代码: 18 characters of GB 32100-2015 (no I, O, Z, S, V), the last a check digit",
+    "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$"
+});
+string_schema!(CertificateNo, "CertificateNo", {
+    "description": "执法证件编号: 6 to 32 letters, digits, '-', '_' or '.'",
+    "pattern": "^[A-Za-z0-9._-]{6,32}$"
+});
+string_schema!(BadgeNo, "BadgeNo", {
+    "description": "警号: 6 to 8 digits",
+    "pattern": "^[0-9]{6,8}$"
+});
+string_schema!(AgencyCode, "AgencyCode", {
+    "description": "检查主体编码: 1 to 40 letters, digits, '-', '_' or '.'",
+    "pattern": "^[A-Za-z0-9._-]{1,40}$"
+});
+string_schema!(ItemCode, "ItemCode", {
+    "description": "检查事项编码: 1 to 40 letters, digits, '-', '_' or '.'",
+    "pattern": "^[A-Za-z0-9._-]{1,40}$"
+});
+string_schema!(PlanId, "PlanId", {
+    "description": "检查计划编号: 1 to 64 letters, digits, '-', '_' or '.'",
+    "pattern": "^[A-Za-z0-9._-]{1,64}$"
+});
+string_schema!(RegionCode, "RegionCode", {
+    "description": "行政区划代码: six digits",
+    "pattern": "^[0-9]{6}$"
+});
+
 impl<'de> Deserialize<'de> for CreditCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -209,7 +240,9 @@ impl fmt::Debug for CreditCode {
 }
 
 /// How an officer is identified: the certificate number, or for police the badge number and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(untagged)]
 pub enum OfficerRef {
     Certificate(CertificateNo),

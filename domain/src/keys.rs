@@ -1,6 +1,7 @@
 //! Public keys, key ids and signatures as they appear on the wire.
 
 use crate::canonical::Digest;
+use crate::schema::string_schema;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -108,6 +109,21 @@ impl<'de> Deserialize<'de> for SignatureBytes {
             .ok_or_else(|| serde::de::Error::custom("expected a base64 ed25519 signature"))
     }
 }
+
+string_schema!(KeyId, "KeyId", {
+    "description": "key id: the first 8 bytes of SHA-256 of the ed25519 public key, lower-case hex",
+    "pattern": "^[0-9a-f]{16}$"
+});
+string_schema!(PublicKey, "PublicKey", {
+    "description": "ed25519 public key, 32 bytes in standard padded base64",
+    "contentEncoding": "base64",
+    "pattern": "^[A-Za-z0-9+/]{43}=$"
+});
+string_schema!(SignatureBytes, "Signature", {
+    "description": "ed25519 signature, 64 bytes in standard padded base64",
+    "contentEncoding": "base64",
+    "pattern": "^[A-Za-z0-9+/]{86}==$"
+});
 
 /// Signs with an in-memory key. Key material is only ever loaded in `services`; the domain
 /// receives a signer through this trait so that it stays free of IO.

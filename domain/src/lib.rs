@@ -8,4 +8,5 @@ pub mod ids;
 pub mod inspection;
 pub mod keys;
 pub mod registry;
+mod schema;
 pub mod seal;

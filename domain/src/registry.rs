@@ -8,12 +8,15 @@ use crate::seal::{Chain, EventMeta, Sealed};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use thiserror::Error;
 
 /// Administrative level of an agency (检查主体层级).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AgencyLevel {
     Province,
@@ -23,7 +26,9 @@ pub enum AgencyLevel {
 }
 
 /// Administrative domain (执法领域). The first six are exempt from the annual cap in most rule sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EnforcementDomain {
     NationalSecurity,
@@ -42,7 +47,7 @@ pub enum EnforcementDomain {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Agency {
     pub code: AgencyCode,
@@ -52,7 +57,7 @@ pub struct Agency {
     pub domain: EnforcementDomain,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OfficerStatus {
     Active,
@@ -60,7 +65,7 @@ pub enum OfficerStatus {
     Revoked,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeviceKey {
     pub key_id: KeyId,
     pub public_key: PublicKey,
@@ -71,7 +76,7 @@ pub struct DeviceKey {
 }
 
 /// An officer as registered (执法人员).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficerProfile {
     #[serde(rename = "id")]
@@ -83,7 +88,7 @@ pub struct OfficerProfile {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Officer {
     pub profile: OfficerProfile,
     pub status: OfficerStatus,
@@ -100,7 +105,7 @@ impl Officer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CreditGrade {
     A,
     B,
@@ -109,7 +114,7 @@ pub enum CreditGrade {
     E,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnterpriseStatus {
     Active,
@@ -118,7 +123,7 @@ pub enum EnterpriseStatus {
 }
 
 /// An enterprise that may be inspected (检查对象).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enterprise {
     pub credit_code: CreditCode,
@@ -129,7 +134,7 @@ pub struct Enterprise {
 }
 
 /// An inspection item (检查事项) with its legal basis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     pub code: ItemCode,
@@ -139,7 +144,7 @@ pub struct Item {
 }
 
 /// An approved annual inspection plan (检查计划).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub id: PlanId,
@@ -160,7 +165,7 @@ impl Plan {
 }
 
 /// A registry change requested by an administrator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum RegistryCommand {
     RegisterAgency {
@@ -214,7 +219,7 @@ impl RegistryCommand {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum RegistryEvent {
     AgencyRegistered {

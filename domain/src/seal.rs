@@ -5,13 +5,14 @@ use crate::canonical::Digest;
 use crate::keys::{KeyId, Notary, PublicKey, SignatureBytes};
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 /// Who caused an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
     /// An officer, through a command signed with a registered device key.
@@ -25,7 +26,7 @@ pub enum Actor {
 }
 
 /// Facts about how and when an event came to be, covered by its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct EventMeta {
     /// When the service received the command (its own clock).
     pub recorded_at: DateTime<Utc>,
@@ -48,7 +49,7 @@ impl EventMeta {
 }
 
 /// The notary's signature over an event hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NotarySeal {
     pub key_id: KeyId,
     pub signature: SignatureBytes,
@@ -70,7 +71,7 @@ impl Chain {
 }
 
 /// A stored event: body plus everything that makes it verifiable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Sealed<E> {
     /// `{aggregate_type}/{aggregate_id}`.
     pub stream: String,
@@ -80,6 +81,7 @@ pub struct Sealed<E> {
     /// The originating signed command exactly as received, so anyone can re-check the officer's
     /// signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub command: Option<Value>,
     pub event: E,
     pub hash: Digest,

@@ -147,7 +147,7 @@ impl App {
             issue_lock: tokio::sync::Mutex::new(()),
             validity: settings.validity()?,
             policy: settings.time_policy(),
-            public_base_url: settings.public_base_url.trim_end_matches('/').to_string(),
+            public_base_url: settings.public_base_url(),
         };
         app.reload().await?;
         Ok(app)

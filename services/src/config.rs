@@ -38,8 +38,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
-    /// Base of the URLs encoded in QR codes (`{public_base_url}/c/{token}`).
-    pub public_base_url: String,
+    /// Base of the URLs encoded in QR codes (`{public_base_url}/c/{token}`); `http://{http_addr}`
+    /// when empty.
+    pub public_base_url: Option<String>,
     /// A PostgreSQL URL; the embedded SQLite store is used when empty.
     pub database_url: Option<Secret>,
     /// A NATS URL; NATS ingest is off when empty.
@@ -70,7 +71,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("saoma-data"),
             http_addr: "127.0.0.1:8080".parse().expect("valid default address"),
-            public_base_url: "http://127.0.0.1:8080".into(),
+            public_base_url: None,
             database_url: None,
             nats_url: None,
             admin_token: None,
@@ -114,7 +115,7 @@ impl Settings {
             match key {
                 "DATA_DIR" => s.data_dir = value.into(),
                 "HTTP_ADDR" => s.http_addr = value.parse().with_context(parse_err)?,
-                "PUBLIC_BASE_URL" => s.public_base_url = value.trim_end_matches('/').into(),
+                "PUBLIC_BASE_URL" => s.public_base_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "DATABASE_URL" => s.database_url = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty()),
                 "NATS_URL" => s.nats_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "ADMIN_TOKEN" => s.admin_token = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty()),
@@ -140,6 +141,13 @@ impl Settings {
             .with_context(|| format!("validity_hours must be 1 to 720, not {}", self.validity_hours))
     }
 
+    pub fn public_base_url(&self) -> String {
+        match &self.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.http_addr),
+        }
+    }
+
     pub fn time_policy(&self) -> TimePolicy {
         TimePolicy {
             max_clock_ahead: chrono::Duration::minutes(self.max_clock_ahead_minutes),
@@ -163,6 +171,7 @@ mod tests {
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("saoma-data"));
         assert!(s.database_url.is_none());
+        assert_eq!(s.public_base_url(), "http://127.0.0.1:8080");
     }
 
     #[test]
@@ -179,6 +188,13 @@ mod tests {
     fn unknown_settings_and_bad_values_are_refused() {
         assert!(Settings::load_from(None, &env(&[("SAOMA_HTTP_ADR", "x")])).is_err());
         assert!(Settings::load_from(None, &env(&[("SAOMA_VALIDITY_HOURS", "0")])).is_err());
+    }
+
+    #[test]
+    fn the_example_config_in_deploy_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/saoma.example.toml");
+        let s = Settings::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(s.public_base_url(), "https://saoma.example.gov.cn");
     }
 
     #[test]

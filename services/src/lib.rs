@@ -4,6 +4,7 @@
 pub mod app;
 pub mod client;
 pub mod config;
+pub mod device;
 pub mod http;
 pub mod import;
 pub mod keys;

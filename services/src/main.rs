@@ -21,6 +21,9 @@ enum Command {
     Serve,
     /// Drive a running `saoma serve` with a realistic, deterministic population and traffic.
     Simulate(saoma_services::simulate::SimulateArgs),
+    /// Officer device tools: make a key, sign a command.
+    #[command(subcommand)]
+    Device(saoma_services::device::DeviceCommand),
 }
 
 fn init_tracing(format: &str) {
@@ -36,6 +39,9 @@ fn init_tracing(format: &str) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Device(command) = cli.command {
+        return saoma_services::device::run(command);
+    }
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     init_tracing(&settings.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
@@ -43,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => saoma_services::serve::run(settings).await,
             Command::Simulate(args) => saoma_services::simulate::run(args, &settings).await,
+            Command::Device(_) => unreachable!("handled before the runtime starts"),
         }
     })
 }

@@ -95,14 +95,22 @@ fn free_ports_are_not_handed_out_twice() {
 }
 
 #[test]
-fn tmp_saoma_binary_builds() {
-    let t = std::time::Instant::now();
-    let p = saoma_tests::saoma_binary().unwrap();
-    eprintln!("BIN {} in {:?}", p.display(), t.elapsed());
-    let t = std::time::Instant::now();
-    let p = saoma_tests::saoma_binary().unwrap();
-    eprintln!("BIN {} in {:?}", p.display(), t.elapsed());
+fn tmp_saoma_process() {
     let dir = tempfile::tempdir().unwrap();
-    let err = saoma_tests::SaomaCommand::new(dir.path()).spawn().err().unwrap();
-    eprintln!("ERR {err:#}");
+    let mut saoma = saoma_tests::SaomaCommand::new(dir.path()).spawn().unwrap();
+    eprintln!("URL {} token {}", saoma.base_url(), saoma.admin_token());
+    let st = saoma.terminate().unwrap();
+    eprintln!("TERM status {st:?}");
+    saoma.restart().unwrap();
+    saoma.kill9();
+    assert!(!saoma.is_running());
+    saoma.restart().unwrap();
+    eprintln!("LOG {}", saoma.log());
+    let pg = PgServer::start().unwrap();
+    let db = pg.fresh_database().unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let s2 = saoma_tests::SaomaCommand::new(dir2.path()).database_url(db).spawn().unwrap();
+    eprintln!("PG-backed {}", s2.base_url());
+    let bad = saoma_tests::SaomaCommand::new(dir2.path()).env("SAOMA_BOGUS", "1").spawn().err().unwrap();
+    eprintln!("ERR {bad:#}");
 }

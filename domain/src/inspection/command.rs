@@ -4,8 +4,10 @@
 use crate::ids::{AgencyCode, CreditCode, ItemCode, OfficerRef, PlanId};
 use crate::inspection::validity::ValidityRule;
 use crate::registry::{Agency, Enterprise, Item, OfficerStatus, Plan};
+use crate::schema::string_schema;
 use crate::seal::EventMeta;
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -48,6 +50,13 @@ impl<'de> Deserialize<'de> for SupplementReason {
     }
 }
 
+string_schema!(SupplementReason, "SupplementReason", {
+    "description": "补录原因: 1 to 200 characters, not only white space",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "\\S"
+});
+
 impl fmt::Debug for SupplementReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SupplementReason({:?})", self.0)
@@ -55,7 +64,7 @@ impl fmt::Debug for SupplementReason {
 }
 
 /// Why an unplanned inspection takes place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// 投诉
@@ -73,7 +82,7 @@ pub enum Trigger {
 }
 
 /// Visits that are not inspections but still need a code (非检查类入企).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VisitPurpose {
     /// 观摩
@@ -91,7 +100,7 @@ pub enum VisitPurpose {
 }
 
 /// The four kinds of code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InspectionKind {
     /// 计划检查: must be in an approved plan, under its frequency.
@@ -105,7 +114,7 @@ pub enum InspectionKind {
 }
 
 /// What the officer found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Outcome {
     NoProblems,
@@ -113,7 +122,7 @@ pub enum Outcome {
 }
 
 /// The code an officer asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueCode {
     /// Chosen by the officer's app, so that a re-sent command cannot create a second inspection.
@@ -131,7 +140,7 @@ pub struct IssueCode {
 }
 
 /// Commands signed by an officer's device: the wire contract of `schemas/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum OfficerCommand {
     IssueCode(IssueCode),

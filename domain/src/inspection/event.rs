@@ -7,18 +7,19 @@ use crate::inspection::validity::ValidityWindow;
 use crate::registry::{Agency, Item};
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// An officer as named on a code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OfficerOnCode {
     pub id: OfficerRef,
     pub name: String,
 }
 
 /// The enterprise as it stood in the registry when the code was issued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct EnterpriseOnCode {
     pub credit_code: CreditCode,
     pub name: String,
@@ -26,7 +27,7 @@ pub struct EnterpriseOnCode {
 }
 
 /// Who scanned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scanner {
     /// The enterprise scanned the officer's inspection code.
@@ -36,7 +37,7 @@ pub enum Scanner {
 }
 
 /// Why a scan was refused (and recorded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanRefusal {
     NotYetValid,
@@ -68,7 +69,7 @@ impl ScanRefusal {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
 // `CodeIssued` (once per stream) carries the whole code; boxing it would only make building
 // and matching events clumsier.
@@ -102,6 +103,7 @@ pub enum InspectionEvent {
     },
     /// 评价
     RatingGiven {
+        #[schemars(range(min = 1, max = 5))]
         level: u8,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,

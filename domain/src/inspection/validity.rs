@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A region's validity rule.
@@ -39,7 +40,7 @@ impl ValidityRule {
 }
 
 /// The half-open interval `[valid_from, valid_until)` in which a code may be shown and scanned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidityWindow {
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,

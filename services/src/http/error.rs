@@ -43,6 +43,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        metrics::counter!("saoma_refusals_total", "code" => self.code).increment(1);
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(d) = self.detail {
             error["detail"] = Value::String(d);
