@@ -720,7 +720,7 @@ fn router_paths() -> BTreeSet<String> {
             .split("let ")
             .nth(1)
             .and_then(|s| s.split('=').next())
-            .map_or_else(|| String::new(), |s| s.trim().to_string());
+            .map_or_else(String::new, |s| s.trim().to_string());
         for call in statement.split(".route(\"").skip(1) {
             let route = call.split('"').next().unwrap().to_string();
             routes.entry(name.clone()).or_default().push(route);

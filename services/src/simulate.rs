@@ -110,9 +110,15 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
         bail!("sending over NATS is not available in this version; use --url");
     }
     if !(0.0..=1.0).contains(&args.violations) {
-        bail!("--violations must be between 0 and 1, not {}", args.violations);
+        bail!(
+            "--violations must be between 0 and 1, not {}",
+            args.violations
+        );
     }
-    let url = args.url.clone().unwrap_or_else(|| format!("http://{}", settings.http_addr));
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.http_addr));
     let url = url.trim_end_matches('/').to_string();
     let admin_token = admin_token(&args, settings)?;
 
@@ -128,7 +134,11 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
     let public = Client::new(&url, None);
     match public.get("/healthz").await {
         Ok(r) if r.ok() => {}
-        Ok(r) => bail!("saoma serve at {url} is not healthy: HTTP {} {}", r.status, r.body),
+        Ok(r) => bail!(
+            "saoma serve at {url} is not healthy: HTTP {} {}",
+            r.status,
+            r.body
+        ),
         Err(e) => bail!("cannot reach saoma serve at {url}: {e:#}"),
     }
 
@@ -145,8 +155,16 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
         *violations_simulated.entry(v.label()).or_default() += 1;
     }
     let started = Instant::now();
-    let driver = Arc::new(driver::Driver::new(public, devices, offset, traffic.scenarios));
-    let tally = driver.run(args.concurrency).await.context("the traffic stopped")?;
+    let driver = Arc::new(driver::Driver::new(
+        public,
+        devices,
+        offset,
+        traffic.scenarios,
+    ));
+    let tally = driver
+        .run(args.concurrency)
+        .await
+        .context("the traffic stopped")?;
     let elapsed = started.elapsed().as_secs_f64();
 
     let sent = tally.officer_commands + tally.enterprise_calls;
@@ -210,25 +228,47 @@ fn admin_token(args: &SimulateArgs, settings: &Settings) -> anyhow::Result<Strin
     Ok(token.trim().to_string())
 }
 
-async fn import(admin: &Client, files: &[(&'static str, Vec<String>)]) -> anyhow::Result<ImportSummary> {
+async fn import(
+    admin: &Client,
+    files: &[(&'static str, Vec<String>)],
+) -> anyhow::Result<ImportSummary> {
     let started = Instant::now();
     let mut summary = ImportSummary::default();
     for (kind, bodies) in files {
         for body in bodies {
-            let reply = admin.import_csv(kind, body.clone()).await.with_context(|| format!("importing {kind}"))?;
+            let reply = admin
+                .import_csv(kind, body.clone())
+                .await
+                .with_context(|| format!("importing {kind}"))?;
             if reply.status == 401 {
                 bail!("the service refused the admin token (HTTP 401); pass the right one with --admin-token");
             }
             if !reply.ok() {
-                bail!("importing {kind} was refused: HTTP {} {}", reply.status, reply.body);
+                bail!(
+                    "importing {kind} was refused: HTTP {} {}",
+                    reply.status,
+                    reply.body
+                );
             }
-            let count = |k: &str| reply.body.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+            let count = |k: &str| {
+                reply
+                    .body
+                    .get(k)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0) as usize
+            };
             summary.requests += 1;
             summary.commands += count("commands");
             summary.changed += count("changed");
             summary.unchanged += count("unchanged");
             summary.events += count("events");
-            for refusal in reply.body.get("refused").and_then(serde_json::Value::as_array).into_iter().flatten() {
+            for refusal in reply
+                .body
+                .get("refused")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 match refusal.get("code").and_then(serde_json::Value::as_str) {
                     Some("key_already_registered") => summary.keys_already_registered += 1,
                     _ => bail!("importing {kind}: a row was refused: {refusal}"),
@@ -245,14 +285,23 @@ async fn import(admin: &Client, files: &[(&'static str, Vec<String>)]) -> anyhow
 async fn clock_offset(admin: &Client, population: &Population) -> anyhow::Result<chrono::Duration> {
     // The last officer was registered by the last import request, so last of all.
     let Some(officer) = population.officers.iter().rev().find(|o| {
-        matches!(o.profile.credential, saoma_domain::ids::OfficerRef::Certificate(_))
+        matches!(
+            o.profile.credential,
+            saoma_domain::ids::OfficerRef::Certificate(_)
+        )
     }) else {
         return Ok(chrono::Duration::zero());
     };
     let key = officer.profile.credential.key();
-    let reply = admin.get(&format!("/api/v1/admin/registry/officers/{key}")).await?;
+    let reply = admin
+        .get(&format!("/api/v1/admin/registry/officers/{key}"))
+        .await?;
     if !reply.ok() {
-        bail!("officer {key} is not registered after the import: HTTP {} {}", reply.status, reply.body);
+        bail!(
+            "officer {key} is not registered after the import: HTTP {} {}",
+            reply.status,
+            reply.body
+        );
     }
     let key_id = officer.device().public_key().key_id();
     let registered_at = reply
@@ -273,7 +322,8 @@ fn write_csv(dir: &std::path::Path, population: &Population) -> anyhow::Result<(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for (kind, bodies) in population.import_files(usize::MAX) {
         let path = dir.join(format!("{kind}.csv"));
-        std::fs::write(&path, bodies.concat()).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, bodies.concat())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -282,7 +332,10 @@ fn list(map: &BTreeMap<impl std::fmt::Display, usize>) -> String {
     if map.is_empty() {
         return "none".into();
     }
-    map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_summary(s: &Summary) {
@@ -297,18 +350,31 @@ fn print_summary(s: &Summary) {
         "registry import: {} commands in {} requests, {} changed ({} events), {} unchanged, {} keys already registered, {:.2} s",
         i.commands, i.requests, i.changed, i.events, i.unchanged, i.keys_already_registered, i.seconds
     );
-    println!("inspections attempted: {} ({})", s.inspections_attempted, list(&s.by_kind));
+    println!(
+        "inspections attempted: {} ({})",
+        s.inspections_attempted,
+        list(&s.by_kind)
+    );
     println!("violations simulated: {}", list(&s.violations_simulated));
-    println!("codes issued: {}, already recorded by an earlier run: {}", s.codes_issued, s.already_recorded);
+    println!(
+        "codes issued: {}, already recorded by an earlier run: {}",
+        s.codes_issued, s.already_recorded
+    );
     println!(
         "commands sent: {} ({} signed officer commands, {} enterprise calls)",
         s.commands_sent, s.officer_commands, s.enterprise_calls
     );
     println!("accepted: {}", s.accepted);
     let intended: usize = s.refused_as_intended.values().sum();
-    println!("refused as intended: {intended} ({})", list(&s.refused_as_intended));
+    println!(
+        "refused as intended: {intended} ({})",
+        list(&s.refused_as_intended)
+    );
     let unexpected: usize = s.unexpected_refusals.values().sum();
-    println!("unexpected refusals: {unexpected} ({})", list(&s.unexpected_refusals));
+    println!(
+        "unexpected refusals: {unexpected} ({})",
+        list(&s.unexpected_refusals)
+    );
     for e in &s.unexpected_examples {
         println!("  {e}");
     }
@@ -368,13 +434,20 @@ mod tests {
         let p = Population::generate(11, 2_000, 2026);
         let mut seen = HashSet::new();
         for e in &p.enterprises {
-            assert_eq!(CreditCode::parse(e.credit_code.as_str()).as_ref(), Ok(&e.credit_code));
+            assert_eq!(
+                CreditCode::parse(e.credit_code.as_str()).as_ref(),
+                Ok(&e.credit_code)
+            );
             assert!(e.credit_code.as_str().starts_with("91"));
             assert_eq!(e.credit_code.region(), e.region.as_str());
             assert!(seen.insert(e.credit_code.clone()));
         }
         for a in &p.agencies {
-            assert!(CreditCode::parse(a.agency.code.as_str()).is_ok(), "{}", a.agency.code);
+            assert!(
+                CreditCode::parse(a.agency.code.as_str()).is_ok(),
+                "{}",
+                a.agency.code
+            );
             assert!(seen.insert(CreditCode::parse(a.agency.code.as_str()).unwrap()));
         }
     }
@@ -404,7 +477,10 @@ mod tests {
         let names: Vec<&str> = p.agencies.iter().map(|a| a.agency.name.as_str()).collect();
         assert!(names.contains(&"株洲市市场监督管理局"), "{names:?}");
         assert!(names.contains(&"株洲市荷塘区应急管理局"), "{names:?}");
-        assert!(p.officers.iter().any(|o| o.profile.credential.key().starts_with('警')));
+        assert!(p
+            .officers
+            .iter()
+            .any(|o| o.profile.credential.key().starts_with('警')));
         assert!(p.enterprises.iter().all(|e| e.name.contains("公司")));
     }
 
@@ -420,11 +496,18 @@ mod tests {
         // are all in one scenario, after the allowed ones.
         for i in t.inspections() {
             let issue = i.issue();
-            let InspectionKind::Planned { plan } = &issue.kind else { continue };
+            let InspectionKind::Planned { plan } = &issue.kind else {
+                continue;
+            };
             let plan = plans[plan];
-            assert!(plan.covers(&issue.agency, &issue.enterprise, &issue.items), "{issue:?}");
+            assert!(
+                plan.covers(&issue.agency, &issue.enterprise, &issue.items),
+                "{issue:?}"
+            );
             assert_eq!(plan.year, 2026);
-            let n = used.entry((plan.id.clone(), issue.enterprise.clone())).or_default();
+            let n = used
+                .entry((plan.id.clone(), issue.enterprise.clone()))
+                .or_default();
             match &i.steps[0].expect {
                 Expect::Accepted => {
                     *n += 1;
@@ -447,22 +530,41 @@ mod tests {
         for i in t.inspections() {
             let issue = i.issue();
             let agency = p.agency_index(&issue.agency).expect("a simulated agency");
-            let enterprise = p.enterprises.iter().find(|e| e.credit_code == issue.enterprise).unwrap();
+            let enterprise = p
+                .enterprises
+                .iter()
+                .find(|e| e.credit_code == issue.enterprise)
+                .unwrap();
             assert_eq!(enterprise.status, EnterpriseStatus::Active);
             assert!(!issue.officers.is_empty() && !issue.items.is_empty());
-            let Action::Officer { officer, .. } = &i.steps[0].action else { panic!("issued by an officer") };
-            assert_eq!(p.officers[*officer].profile.agency, p.agencies[agency].agency.code);
+            let Action::Officer { officer, .. } = &i.steps[0].action else {
+                panic!("issued by an officer")
+            };
+            assert_eq!(
+                p.officers[*officer].profile.agency,
+                p.agencies[agency].agency.code
+            );
             assert_eq!(p.officers[*officer].profile.credential, issue.officers[0]);
             let keys: HashSet<_> = issue.officers.iter().map(|o| o.key()).collect();
             assert_eq!(keys.len(), issue.officers.len());
             // Officer steps are signed by officers on the code, except the intended interloper.
             for step in &i.steps {
-                if let Action::Officer { officer, command, .. } = &step.action {
+                if let Action::Officer {
+                    officer, command, ..
+                } = &step.action
+                {
                     let listed = keys.contains(&p.officers[*officer].profile.credential.key());
-                    assert!(listed || step.expect == Expect::Refused("not_assigned"), "{command:?}");
+                    assert!(
+                        listed || step.expect == Expect::Refused("not_assigned"),
+                        "{command:?}"
+                    );
                     assert_eq!(command.inspection_id(), i.inspection_id);
-                    if let OfficerCommand::ScanEnterpriseCode { enterprise, .. } = command.as_ref() {
-                        assert!(enterprise == &issue.enterprise || step.expect == Expect::Refused("wrong_enterprise"));
+                    if let OfficerCommand::ScanEnterpriseCode { enterprise, .. } = command.as_ref()
+                    {
+                        assert!(
+                            enterprise == &issue.enterprise
+                                || step.expect == Expect::Refused("wrong_enterprise")
+                        );
                     }
                 }
             }
@@ -489,7 +591,13 @@ mod tests {
         let t = Traffic::generate(&p, 6, 500, 0.0);
         for i in t.inspections() {
             for s in &i.steps {
-                assert!(matches!(s.expect, Expect::Accepted | Expect::Refused("duplicate_command")), "{s:?}");
+                assert!(
+                    matches!(
+                        s.expect,
+                        Expect::Accepted | Expect::Refused("duplicate_command")
+                    ),
+                    "{s:?}"
+                );
             }
         }
     }

@@ -42,8 +42,12 @@ pub fn free_port() -> u16 {
     static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a loopback port");
-        let port = listener.local_addr().expect("local address of a bound socket").port();
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a loopback port");
+        let port = listener
+            .local_addr()
+            .expect("local address of a bound socket")
+            .port();
         if handed_out.insert(port) {
             return port;
         }
@@ -52,7 +56,10 @@ pub fn free_port() -> u16 {
 
 /// Skips a test whose server binaries are missing, or panics when services are required.
 fn skip<T>(what: &str) -> Option<T> {
-    assert!(!services_required(), "{what} not found, and SAOMA_REQUIRE_SERVICES=1 requires it");
+    assert!(
+        !services_required(),
+        "{what} not found, and SAOMA_REQUIRE_SERVICES=1 requires it"
+    );
     // Written to the real stderr: the test harness captures `eprintln!` of passing tests.
     let _ = writeln!(
         std::io::stderr(),

@@ -27,13 +27,23 @@ impl NatsServer {
             .context("nats-server not found on PATH or in /usr/sbin")?;
         let dir = tempfile::Builder::new().prefix("saoma-nats-").tempdir()?;
         let supervisor = Supervisor::new(Some(dir.path()))?;
-        let mut server = Self { supervisor, bin, port: 0, dir };
+        let mut server = Self {
+            supervisor,
+            bin,
+            port: 0,
+            dir,
+        };
         let mut attempt = 1;
         loop {
             server.port = crate::free_port();
             match server.launch() {
                 Ok(()) => return Ok(server),
-                Err(_) if attempt < 5 && process::port_was_taken(&server.supervisor.log_since_spawn()) => attempt += 1,
+                Err(_)
+                    if attempt < 5
+                        && process::port_was_taken(&server.supervisor.log_since_spawn()) =>
+                {
+                    attempt += 1
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -78,7 +88,9 @@ impl NatsServer {
 
     /// Graceful shutdown (SIGINT), waiting for it; SIGKILL and an error after 30 s.
     pub fn stop(&mut self) -> Result<()> {
-        self.supervisor.stop("INT", STOP_TIMEOUT).context("stopping nats-server")?;
+        self.supervisor
+            .stop("INT", STOP_TIMEOUT)
+            .context("stopping nats-server")?;
         Ok(())
     }
 
@@ -90,15 +102,23 @@ impl NatsServer {
 
     fn launch(&mut self) -> Result<()> {
         let mut cmd = Command::new(&self.bin);
-        cmd.args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(self.store_dir())
-            .current_dir(self.dir.path());
+        cmd.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-sd",
+        ])
+        .arg(self.store_dir())
+        .current_dir(self.dir.path());
         self.supervisor.spawn(&mut cmd, &self.log_path())?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        self.supervisor.wait_until("nats-server", STARTUP_TIMEOUT, |s| {
-            // The log line proves the listener is ours, not another test's on a reused port.
-            s.log_since_spawn().contains("Server is ready")
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-        })
+        self.supervisor
+            .wait_until("nats-server", STARTUP_TIMEOUT, |s| {
+                // The log line proves the listener is ours, not another test's on a reused port.
+                s.log_since_spawn().contains("Server is ready")
+                    && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+            })
     }
 }

@@ -37,7 +37,10 @@ impl PgServer {
     /// Runs `initdb` and starts the server, with a database `saoma` created.
     pub fn start() -> Result<Self> {
         let bin = bin_dir().with_context(|| {
-            format!("postgres binaries ({}) not found on PATH or in /usr/lib/postgresql/*/bin", PROGRAMS.join(", "))
+            format!(
+                "postgres binaries ({}) not found on PATH or in /usr/lib/postgresql/*/bin",
+                PROGRAMS.join(", ")
+            )
         })?;
         let run_as = process::unprivileged_user()?;
         let dir = tempfile::Builder::new().prefix("saoma-pg-").tempdir()?;
@@ -45,18 +48,31 @@ impl PgServer {
         fs::create_dir(&sock)?;
         if let Some((uid, gid)) = run_as {
             for path in [dir.path(), &sock] {
-                chown(path, Some(uid), Some(gid)).with_context(|| format!("chown {}", path.display()))?;
+                chown(path, Some(uid), Some(gid))
+                    .with_context(|| format!("chown {}", path.display()))?;
             }
         }
         let supervisor = Supervisor::new(Some(dir.path()))?;
-        let mut server = Self { supervisor, bin, port: 0, run_as, next_db: AtomicU32::new(1), dir };
+        let mut server = Self {
+            supervisor,
+            bin,
+            port: 0,
+            run_as,
+            next_db: AtomicU32::new(1),
+            dir,
+        };
         server.initdb()?;
         let mut attempt = 1;
         loop {
             server.port = crate::free_port();
             match server.launch() {
                 Ok(()) => break,
-                Err(_) if attempt < 5 && process::port_was_taken(&server.supervisor.log_since_spawn()) => attempt += 1,
+                Err(_)
+                    if attempt < 5
+                        && process::port_was_taken(&server.supervisor.log_since_spawn()) =>
+                {
+                    attempt += 1
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -99,8 +115,13 @@ impl PgServer {
     pub fn create_database(&self, name: &str) -> Result<String> {
         let valid = name.len() < 64
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        ensure!(valid, "database name {name:?} is not a plain lower-case identifier");
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        ensure!(
+            valid,
+            "database name {name:?} is not a plain lower-case identifier"
+        );
         self.psql(&format!("CREATE DATABASE {name}"))?;
         Ok(self.url_for(name))
     }
@@ -124,7 +145,9 @@ impl PgServer {
 
     /// Fast shutdown (SIGINT), waiting for it; SIGKILL and an error after 30 s.
     pub fn stop(&mut self) -> Result<()> {
-        self.supervisor.stop("INT", STOP_TIMEOUT).context("stopping postgres")?;
+        self.supervisor
+            .stop("INT", STOP_TIMEOUT)
+            .context("stopping postgres")?;
         Ok(())
     }
 
@@ -139,7 +162,16 @@ impl PgServer {
             .command("initdb")
             .arg("-D")
             .arg(self.data_dir())
-            .args(["-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args([
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
             .output()
             .context("running initdb")?;
         ensure!(
@@ -169,24 +201,50 @@ impl PgServer {
         }
         self.supervisor.spawn(&mut cmd, &self.log_path())?;
         let (isready, port) = (self.bin.join("pg_isready"), self.port.to_string());
-        self.supervisor.wait_until("postgres", STARTUP_TIMEOUT, |s| {
-            s.log_since_spawn().contains("ready to accept connections")
-                && Command::new(&isready)
-                    .args(["-q", "-h", "127.0.0.1", "-p", &port, "-U", USER, "-d", "postgres", "-t", "2"])
-                    .status()
-                    .is_ok_and(|s| s.success())
-        })
+        self.supervisor
+            .wait_until("postgres", STARTUP_TIMEOUT, |s| {
+                s.log_since_spawn().contains("ready to accept connections")
+                    && Command::new(&isready)
+                        .args([
+                            "-q",
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            &port,
+                            "-U",
+                            USER,
+                            "-d",
+                            "postgres",
+                            "-t",
+                            "2",
+                        ])
+                        .status()
+                        .is_ok_and(|s| s.success())
+            })
     }
 
     fn psql(&self, sql: &str) -> Result<()> {
         let out = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+            ])
             .args(["-U", USER, "-d", "postgres", "-c", sql])
             .env("PGCONNECT_TIMEOUT", "10")
             .stdin(Stdio::null())
             .output()
             .context("running psql")?;
-        ensure!(out.status.success(), "psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(())
     }
 
@@ -202,7 +260,11 @@ impl PgServer {
 /// The directory holding all of [`PROGRAMS`]: that of `initdb` on `PATH` (symlinks resolved),
 /// else the newest `/usr/lib/postgresql/*/bin`.
 fn bin_dir() -> Option<PathBuf> {
-    let complete = |dir: &Path| PROGRAMS.iter().all(|p| process::is_executable(&dir.join(p)));
+    let complete = |dir: &Path| {
+        PROGRAMS
+            .iter()
+            .all(|p| process::is_executable(&dir.join(p)))
+    };
     let on_path = process::find_program("initdb", &[])
         .and_then(|p| fs::canonicalize(p).ok())
         .and_then(|p| Some(p.parent()?.to_path_buf()));

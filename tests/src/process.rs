@@ -52,16 +52,30 @@ impl Supervisor {
             .spawn()
             .context("spawning the watchdog shell")?;
         let pipe = watchdog.stdin.take();
-        Ok(Self { running: None, last_exit: None, log: PathBuf::new(), log_from: 0, watchdog, pipe })
+        Ok(Self {
+            running: None,
+            last_exit: None,
+            log: PathBuf::new(),
+            log_from: 0,
+            watchdog,
+            pipe,
+        })
     }
 
     /// Spawns `cmd` in a new process group, its stdout and stderr appended to `log`.
     pub(crate) fn spawn(&mut self, cmd: &mut Command, log: &Path) -> Result<()> {
-        ensure!(!self.is_running(), "{:?} is already running", cmd.get_program());
+        ensure!(
+            !self.is_running(),
+            "{:?} is already running",
+            cmd.get_program()
+        );
         let file = OpenOptions::new().create(true).append(true).open(log)?;
         self.log_from = file.metadata()?.len();
         self.log = log.to_path_buf();
-        cmd.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .process_group(0);
         let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
         self.tell_watchdog(Some(child.id()));
         self.running = Some(child);
@@ -88,7 +102,9 @@ impl Supervisor {
     /// Sends `sig` to the leader and waits for it to exit, then SIGKILLs the group if it did not.
     /// Returns the exit status of the last process, if any ran.
     pub(crate) fn stop(&mut self, sig: &str, timeout: Duration) -> Result<Option<ExitStatus>> {
-        let Some(child) = &self.running else { return Ok(self.last_exit) };
+        let Some(child) = &self.running else {
+            return Ok(self.last_exit);
+        };
         signal(&child.id().to_string(), sig);
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -98,7 +114,10 @@ impl Supervisor {
             sleep(Duration::from_millis(20));
         }
         self.kill();
-        bail!("did not exit within {timeout:?} of SIG{sig}, so it was killed; log tail:\n{}", self.log_tail())
+        bail!(
+            "did not exit within {timeout:?} of SIG{sig}, so it was killed; log:\n{}",
+            self.log_excerpt()
+        )
     }
 
     /// Polls `ready` until it holds, failing with the log tail when the process exits first or
@@ -114,7 +133,10 @@ impl Supervisor {
             // Checked after `ready`, so a port answered by someone else's server does not count.
             let ready_now = ready(self);
             if let Some(status) = self.poll() {
-                bail!("{what} exited ({status}) before it was ready; log tail:\n{}", self.log_tail());
+                bail!(
+                    "{what} exited ({status}) before it was ready; log:\n{}",
+                    self.log_excerpt()
+                );
             }
             ensure!(self.running.is_some(), "{what} is not running");
             if ready_now {
@@ -122,7 +144,10 @@ impl Supervisor {
             }
             if Instant::now() >= deadline {
                 self.kill();
-                bail!("{what} was not ready within {timeout:?}, so it was killed; log tail:\n{}", self.log_tail());
+                bail!(
+                    "{what} was not ready within {timeout:?}, so it was killed; log:\n{}",
+                    self.log_excerpt()
+                );
             }
             sleep(Duration::from_millis(50));
         }
@@ -135,11 +160,20 @@ impl Supervisor {
         String::from_utf8_lossy(&bytes[from..]).into_owned()
     }
 
-    /// The last 40 lines logged since the last spawn.
-    pub(crate) fn log_tail(&self) -> String {
+    /// What was logged since the last spawn, cut to its first 20 and last 40 lines: a fatal
+    /// error often comes first, followed by a long backtrace.
+    pub(crate) fn log_excerpt(&self) -> String {
         let log = self.log_since_spawn();
         let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        if lines.len() <= 60 {
+            return lines.join("\n");
+        }
+        let cut = lines.len() - 60;
+        format!(
+            "{}\n[... {cut} lines ...]\n{}",
+            lines[..20].join("\n"),
+            lines[lines.len() - 40..].join("\n")
+        )
     }
 
     fn poll(&mut self) -> Option<ExitStatus> {

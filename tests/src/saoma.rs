@@ -24,26 +24,48 @@ pub const DEFAULT_ADMIN_TOKEN: &str = "saoma-test-admin-token";
 pub fn saoma_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("SAOMA_BIN") {
         let path = PathBuf::from(path);
-        ensure!(process::is_executable(&path), "SAOMA_BIN={} is not an executable file", path.display());
+        ensure!(
+            process::is_executable(&path),
+            "SAOMA_BIN={} is not an executable file",
+            path.display()
+        );
         return Ok(path);
     }
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT.get_or_init(|| build_saoma().map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+    BUILT
+        .get_or_init(|| build_saoma().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 fn build_saoma() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO")
         .or_else(|| option_env!("CARGO").map(Into::into))
         .unwrap_or_else(|| "cargo".into());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?;
     let out = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "-p", "saoma-services", "--bin", "saoma", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "-p",
+            "saoma-services",
+            "--bin",
+            "saoma",
+            "--message-format=json-render-diagnostics",
+        ])
         .output()
         .context("running cargo build for the saoma binary")?;
-    ensure!(out.status.success(), "cargo build of saoma failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "cargo build of saoma failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if message["reason"] == "compiler-artifact" && message["target"]["name"] == "saoma" {
             if let Some(path) = message["executable"].as_str() {
                 return Ok(path.into());
@@ -71,9 +93,15 @@ impl SaomaCommand {
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
         let work_dir = work_dir.into();
         let data_dir = work_dir.join("data").to_string_lossy().into_owned();
-        Self { work_dir, binary: None, port: None, env: Vec::new(), args: Vec::new() }
-            .env("SAOMA_DATA_DIR", data_dir)
-            .env("SAOMA_ADMIN_TOKEN", DEFAULT_ADMIN_TOKEN)
+        Self {
+            work_dir,
+            binary: None,
+            port: None,
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+        .env("SAOMA_DATA_DIR", data_dir)
+        .env("SAOMA_ADMIN_TOKEN", DEFAULT_ADMIN_TOKEN)
     }
 
     /// Sets an environment variable; a later value for the same key wins.
@@ -122,7 +150,12 @@ impl SaomaCommand {
         };
         fs::create_dir_all(self.work_dir.join("data"))?;
         let supervisor = Supervisor::new(None)?;
-        let mut saoma = SaomaProcess { supervisor, binary, port: 0, command: self };
+        let mut saoma = SaomaProcess {
+            supervisor,
+            binary,
+            port: 0,
+            command: self,
+        };
         let mut attempt = 1;
         loop {
             saoma.port = saoma.command.port.unwrap_or_else(crate::free_port);
@@ -162,12 +195,19 @@ impl SaomaProcess {
 
     /// The `SAOMA_ADMIN_TOKEN` it was given.
     pub fn admin_token(&self) -> &str {
-        let token = self.command.env.iter().rev().find(|(k, _)| k == "SAOMA_ADMIN_TOKEN");
+        let token = self
+            .command
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "SAOMA_ADMIN_TOKEN");
         token.map_or("", |(_, v)| v)
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.command.work_dir.join(format!("saoma-{}.log", self.port))
+        self.command
+            .work_dir
+            .join(format!("saoma-{}.log", self.port))
     }
 
     /// Everything it logged so far, across restarts.
@@ -186,7 +226,9 @@ impl SaomaProcess {
 
     /// SIGTERM, then waits (30 s at most, then SIGKILL and an error) and returns its exit status.
     pub fn terminate(&mut self) -> Result<ExitStatus> {
-        self.supervisor.stop("TERM", STOP_TIMEOUT)?.context("saoma never ran")
+        self.supervisor
+            .stop("TERM", STOP_TIMEOUT)?
+            .context("saoma never ran")
     }
 
     /// Runs it again with the same command and port, terminating it first if it runs.
@@ -199,17 +241,24 @@ impl SaomaProcess {
 
     fn launch(&mut self) -> Result<()> {
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("serve").args(&self.command.args).current_dir(&self.command.work_dir);
+        cmd.arg("serve")
+            .args(&self.command.args)
+            .current_dir(&self.command.work_dir);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("SAOMA_") {
                 cmd.env_remove(key);
             }
         }
+        // Plain log lines in the log file; `.env("NO_COLOR", "")` turns colours back on.
+        cmd.env("NO_COLOR", "1");
         cmd.envs(self.command.env.iter().map(|(k, v)| (k, v)));
         cmd.env("SAOMA_HTTP_ADDR", format!("127.0.0.1:{}", self.port));
         self.supervisor.spawn(&mut cmd, &self.log_path())?;
         let port = self.port;
-        self.supervisor.wait_until("saoma serve", STARTUP_TIMEOUT, |_| http_status(port, "/healthz") == Some(200))
+        self.supervisor
+            .wait_until("saoma serve", STARTUP_TIMEOUT, |_| {
+                http_status(port, "/healthz") == Some(200)
+            })
     }
 }
 
@@ -219,9 +268,17 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut head = Vec::new();
     stream.take(32).read_to_end(&mut head).ok()?;
     let head = String::from_utf8_lossy(&head);
-    head.strip_prefix("HTTP/1.")?.split_whitespace().nth(1)?.parse().ok()
+    head.strip_prefix("HTTP/1.")?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

@@ -8,28 +8,47 @@ use saoma_tests::{free_port, NatsServer, PgServer};
 use sqlx::{Connection, PgConnection};
 
 async fn select_one(url: &str) -> i32 {
-    let mut conn = PgConnection::connect(url).await.expect("connecting to postgres");
-    sqlx::query_scalar("SELECT 1").fetch_one(&mut conn).await.expect("SELECT 1")
+    let mut conn = PgConnection::connect(url)
+        .await
+        .expect("connecting to postgres");
+    sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut conn)
+        .await
+        .expect("SELECT 1")
 }
 
 #[tokio::test]
 async fn postgres_keeps_committed_rows_across_a_kill_and_a_restart() {
-    let Some(mut pg) = PgServer::start_or_skip() else { return };
+    let Some(mut pg) = PgServer::start_or_skip() else {
+        return;
+    };
     assert_eq!(select_one(&pg.url()).await, 1);
     let mut conn = PgConnection::connect(&pg.url()).await.unwrap();
-    sqlx::query("CREATE TABLE t (n int)").execute(&mut conn).await.unwrap();
-    sqlx::query("INSERT INTO t VALUES (42)").execute(&mut conn).await.unwrap();
+    sqlx::query("CREATE TABLE t (n int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO t VALUES (42)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     drop(conn);
 
     let port = pg.port();
     pg.kill();
     assert!(!pg.is_running());
-    assert!(PgConnection::connect(&pg.url()).await.is_err(), "a killed server still answers");
+    assert!(
+        PgConnection::connect(&pg.url()).await.is_err(),
+        "a killed server still answers"
+    );
 
     pg.restart().unwrap();
     assert_eq!(pg.port(), port);
     let mut conn = PgConnection::connect(&pg.url()).await.unwrap();
-    let n: i32 = sqlx::query_scalar("SELECT n FROM t").fetch_one(&mut conn).await.unwrap();
+    let n: i32 = sqlx::query_scalar("SELECT n FROM t")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(n, 42);
     drop(conn);
 
@@ -40,15 +59,29 @@ async fn postgres_keeps_committed_rows_across_a_kill_and_a_restart() {
 
 #[tokio::test]
 async fn one_postgres_server_holds_separate_databases() {
-    let Some(pg) = PgServer::start_or_skip() else { return };
+    let Some(pg) = PgServer::start_or_skip() else {
+        return;
+    };
     let (a, b) = (pg.fresh_database().unwrap(), pg.fresh_database().unwrap());
     assert_ne!(a, b);
     let mut conn = PgConnection::connect(&a).await.unwrap();
-    sqlx::query("CREATE TABLE only_in_a (n int)").execute(&mut conn).await.unwrap();
+    sqlx::query("CREATE TABLE only_in_a (n int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let mut conn = PgConnection::connect(&b).await.unwrap();
-    assert!(sqlx::query("SELECT * FROM only_in_a").execute(&mut conn).await.is_err());
-    let err = pg.create_database("Robert'); DROP TABLE students;--").unwrap_err();
-    assert!(err.to_string().contains("not a plain lower-case identifier"), "{err}");
+    assert!(sqlx::query("SELECT * FROM only_in_a")
+        .execute(&mut conn)
+        .await
+        .is_err());
+    let err = pg
+        .create_database("Robert'); DROP TABLE students;--")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a plain lower-case identifier"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -74,15 +107,22 @@ fn nats_info(port: u16) -> std::io::Result<String> {
 
 #[test]
 fn nats_accepts_clients_and_restarts_on_the_same_port() {
-    let Some(mut nats) = NatsServer::start_or_skip() else { return };
+    let Some(mut nats) = NatsServer::start_or_skip() else {
+        return;
+    };
     assert_eq!(nats.url(), format!("nats://127.0.0.1:{}", nats.port()));
     assert!(nats_info(nats.port()).unwrap().starts_with("INFO "));
     assert!(nats.store_dir().join("jetstream").is_dir());
 
     nats.kill();
-    assert!(nats_info(nats.port()).is_err(), "a killed server still answers");
+    assert!(
+        nats_info(nats.port()).is_err(),
+        "a killed server still answers"
+    );
     nats.restart().unwrap();
-    assert!(nats_info(nats.port()).unwrap().contains("\"jetstream\":true"));
+    assert!(nats_info(nats.port())
+        .unwrap()
+        .contains("\"jetstream\":true"));
 
     nats.restart().unwrap();
     assert!(nats_info(nats.port()).unwrap().starts_with("INFO "));
@@ -92,25 +132,4 @@ fn nats_accepts_clients_and_restarts_on_the_same_port() {
 fn free_ports_are_not_handed_out_twice() {
     let ports: std::collections::BTreeSet<u16> = (0..50).map(|_| free_port()).collect();
     assert_eq!(ports.len(), 50);
-}
-
-#[test]
-fn tmp_saoma_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut saoma = saoma_tests::SaomaCommand::new(dir.path()).spawn().unwrap();
-    eprintln!("URL {} token {}", saoma.base_url(), saoma.admin_token());
-    let st = saoma.terminate().unwrap();
-    eprintln!("TERM status {st:?}");
-    saoma.restart().unwrap();
-    saoma.kill9();
-    assert!(!saoma.is_running());
-    saoma.restart().unwrap();
-    eprintln!("LOG {}", saoma.log());
-    let pg = PgServer::start().unwrap();
-    let db = pg.fresh_database().unwrap();
-    let dir2 = tempfile::tempdir().unwrap();
-    let s2 = saoma_tests::SaomaCommand::new(dir2.path()).database_url(db).spawn().unwrap();
-    eprintln!("PG-backed {}", s2.base_url());
-    let bad = saoma_tests::SaomaCommand::new(dir2.path()).env("SAOMA_BOGUS", "1").spawn().err().unwrap();
-    eprintln!("ERR {bad:#}");
 }

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -35,9 +38,21 @@ fn the_domain_crate_depends_on_no_io_crate() {
     for krate in ["domain", "projections"] {
         let manifest = std::fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dev-dependencies]").next().unwrap();
-        for io in ["tokio", "sqlx", "postgres-es", "sqlite-es", "async-nats", "axum", "reqwest", "hyper"] {
+        for io in [
+            "tokio",
+            "sqlx",
+            "postgres-es",
+            "sqlite-es",
+            "async-nats",
+            "axum",
+            "reqwest",
+            "hyper",
+        ] {
             assert!(
-                !deps.lines().any(|l| l.trim_start().starts_with(&format!("{io} ")) || l.trim_start().starts_with(&format!("{io}."))),
+                !deps
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{io} "))
+                        || l.trim_start().starts_with(&format!("{io}."))),
                 "{krate} must not depend on {io}"
             );
         }
@@ -48,7 +63,11 @@ fn the_domain_crate_depends_on_no_io_crate() {
 fn every_module_starts_with_a_doc_line() {
     for file in all_sources() {
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.starts_with("//!"), "{} does not start with a `//!` line", file.display());
+        assert!(
+            text.starts_with("//!"),
+            "{} does not start with a `//!` line",
+            file.display()
+        );
     }
 }
 
@@ -58,6 +77,10 @@ fn no_test_is_ignored_or_expects_a_panic() {
     for file in all_sources() {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(!text.contains(&ignore), "{} ignores a test", file.display());
-        assert!(!text.contains(&should_panic), "{} uses should_panic; assert on the error", file.display());
+        assert!(
+            !text.contains(&should_panic),
+            "{} uses should_panic; assert on the error",
+            file.display()
+        );
     }
 }

@@ -76,6 +76,9 @@ impl Inspection {
             if self.code.is_some() {
                 return Err(InspectionError::AlreadyIssued);
             }
+            if command.inspection_id != request.inspection_id {
+                return Err(InspectionError::InspectionIdMismatch);
+            }
             return issue(command, facts, &request.meta.actor, at);
         }
         let code = self.code.as_ref().ok_or(InspectionError::NotIssued)?;

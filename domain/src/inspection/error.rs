@@ -46,6 +46,8 @@ pub enum InspectionError {
     SupplementInFuture,
     #[error("该检查已赋码")]
     AlreadyIssued,
+    #[error("指令中的检查编号不一致")]
+    InspectionIdMismatch,
     #[error("该检查尚未赋码")]
     NotIssued,
     #[error("检查码已作废")]
@@ -104,6 +106,7 @@ impl InspectionError {
             DateInPast => "date_in_past",
             SupplementInFuture => "supplement_in_future",
             AlreadyIssued => "already_issued",
+            InspectionIdMismatch => "inspection_id_mismatch",
             NotIssued => "not_issued",
             CodeRevoked => "code_revoked",
             OutsideValidity => "outside_validity",

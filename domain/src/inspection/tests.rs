@@ -1166,6 +1166,15 @@ fn a_code_for_today_is_issued_up_to_the_last_second_of_the_shanghai_day() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+fn an_issue_naming_another_inspection_than_its_stream_is_refused() {
+    let mut request = Issue::planned().request(WANG, issue_time());
+    request.inspection_id = Uuid::from_u128(7);
+    given(vec![])
+        .when(request)
+        .then_err(InspectionError::InspectionIdMismatch);
+}
+
+#[test]
 fn a_second_issue_is_refused() {
     given(issued())
         .when(issue(Issue::planned()))

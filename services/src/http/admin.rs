@@ -110,6 +110,16 @@ pub async fn officer(State(state): State<SharedState>, _: Admin, Path(key): Path
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_officer", "执法人员未登记"))
 }
 
+/// `GET /api/v1/admin/stats`: what the store holds.
+pub async fn stats(State(state): State<SharedState>, _: Admin) -> Result<Json<Value>, ApiError> {
+    let events = state.app.store().count().await.map_err(crate::app::Refusal::from)?;
+    Ok(Json(json!({
+        "store": state.app.store().backend_name(),
+        "events": events,
+        "registry_entries": state.app.registry().len(),
+    })))
+}
+
 /// `GET /api/v1/admin/notary`: the service's notary public key.
 pub async fn notary(State(state): State<SharedState>, _: Admin) -> Json<Value> {
     let (key_id, key) = state.app.notary_key();

@@ -48,7 +48,8 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .layer(DefaultBodyLimit::max(import_limit))
         .route("/inspections/{id}/events", get(admin::trace))
         .route("/registry/officers/{key}", get(admin::officer))
-        .route("/notary", get(admin::notary));
+        .route("/notary", get(admin::notary))
+        .route("/stats", get(admin::stats));
     let api = Router::new()
         .route("/commands", post(officer::submit))
         .route("/codes/{token}", get(public::view))

@@ -51,16 +51,41 @@ pub const PROVINCES: &[ProvinceDef] = &[
                 code: "630100",
                 name: "西宁市",
                 counties: &[
-                    CountyDef { code: "630102", name: "城东区", short: "城东", towns: &["东关大街街道", "清真巷街道"] },
-                    CountyDef { code: "630103", name: "城中区", short: "城中", towns: &["人民街街道", "南滩街道"] },
-                    CountyDef { code: "630104", name: "城西区", short: "城西", towns: &["西关大街街道", "古城台街道"] },
-                    CountyDef { code: "630105", name: "城北区", short: "城北", towns: &["朝阳街道", "小桥大街街道"] },
+                    CountyDef {
+                        code: "630102",
+                        name: "城东区",
+                        short: "城东",
+                        towns: &["东关大街街道", "清真巷街道"],
+                    },
+                    CountyDef {
+                        code: "630103",
+                        name: "城中区",
+                        short: "城中",
+                        towns: &["人民街街道", "南滩街道"],
+                    },
+                    CountyDef {
+                        code: "630104",
+                        name: "城西区",
+                        short: "城西",
+                        towns: &["西关大街街道", "古城台街道"],
+                    },
+                    CountyDef {
+                        code: "630105",
+                        name: "城北区",
+                        short: "城北",
+                        towns: &["朝阳街道", "小桥大街街道"],
+                    },
                 ],
             },
             CityDef {
                 code: "630200",
                 name: "海东市",
-                counties: &[CountyDef { code: "630202", name: "乐都区", short: "乐都", towns: &["碾伯镇", "雨润镇"] }],
+                counties: &[CountyDef {
+                    code: "630202",
+                    name: "乐都区",
+                    short: "乐都",
+                    towns: &["碾伯镇", "雨润镇"],
+                }],
             },
         ],
     },
@@ -74,19 +99,54 @@ pub const PROVINCES: &[ProvinceDef] = &[
                 code: "430200",
                 name: "株洲市",
                 counties: &[
-                    CountyDef { code: "430202", name: "荷塘区", short: "荷塘", towns: &["月塘街道", "宋家桥街道"] },
-                    CountyDef { code: "430203", name: "芦淞区", short: "芦淞", towns: &["建设街道", "贺家土街道"] },
-                    CountyDef { code: "430204", name: "石峰区", short: "石峰", towns: &["响石岭街道", "清水塘街道"] },
-                    CountyDef { code: "430211", name: "天元区", short: "天元", towns: &["嵩山路街道", "泰山路街道"] },
-                    CountyDef { code: "430281", name: "醴陵市", short: "醴陵", towns: &["来龙门街道", "浦口镇"] },
+                    CountyDef {
+                        code: "430202",
+                        name: "荷塘区",
+                        short: "荷塘",
+                        towns: &["月塘街道", "宋家桥街道"],
+                    },
+                    CountyDef {
+                        code: "430203",
+                        name: "芦淞区",
+                        short: "芦淞",
+                        towns: &["建设街道", "贺家土街道"],
+                    },
+                    CountyDef {
+                        code: "430204",
+                        name: "石峰区",
+                        short: "石峰",
+                        towns: &["响石岭街道", "清水塘街道"],
+                    },
+                    CountyDef {
+                        code: "430211",
+                        name: "天元区",
+                        short: "天元",
+                        towns: &["嵩山路街道", "泰山路街道"],
+                    },
+                    CountyDef {
+                        code: "430281",
+                        name: "醴陵市",
+                        short: "醴陵",
+                        towns: &["来龙门街道", "浦口镇"],
+                    },
                 ],
             },
             CityDef {
                 code: "430100",
                 name: "长沙市",
                 counties: &[
-                    CountyDef { code: "430102", name: "芙蓉区", short: "芙蓉", towns: &["五里牌街道", "定王台街道"] },
-                    CountyDef { code: "430104", name: "岳麓区", short: "岳麓", towns: &["望月湖街道", "橘子洲街道"] },
+                    CountyDef {
+                        code: "430102",
+                        name: "芙蓉区",
+                        short: "芙蓉",
+                        towns: &["五里牌街道", "定王台街道"],
+                    },
+                    CountyDef {
+                        code: "430104",
+                        name: "岳麓区",
+                        short: "岳麓",
+                        towns: &["望月湖街道", "橘子洲街道"],
+                    },
                 ],
             },
         ],
@@ -100,9 +160,24 @@ pub const PROVINCES: &[ProvinceDef] = &[
             code: "620100",
             name: "兰州市",
             counties: &[
-                CountyDef { code: "620102", name: "城关区", short: "城关", towns: &["张掖路街道", "雁南街道"] },
-                CountyDef { code: "620103", name: "七里河区", short: "七里河", towns: &["西园街道", "敦煌路街道"] },
-                CountyDef { code: "620105", name: "安宁区", short: "安宁", towns: &["培黎街道", "孔家崖街道"] },
+                CountyDef {
+                    code: "620102",
+                    name: "城关区",
+                    short: "城关",
+                    towns: &["张掖路街道", "雁南街道"],
+                },
+                CountyDef {
+                    code: "620103",
+                    name: "七里河区",
+                    short: "七里河",
+                    towns: &["西园街道", "敦煌路街道"],
+                },
+                CountyDef {
+                    code: "620105",
+                    name: "安宁区",
+                    short: "安宁",
+                    towns: &["培黎街道", "孔家崖街道"],
+                },
             ],
         }],
     },
@@ -115,9 +190,24 @@ pub const PROVINCES: &[ProvinceDef] = &[
             code: "310000",
             name: "上海市",
             counties: &[
-                CountyDef { code: "310101", name: "黄浦区", short: "黄浦", towns: &["南京东路街道", "外滩街道"] },
-                CountyDef { code: "310104", name: "徐汇区", short: "徐汇", towns: &["湖南路街道", "天平路街道"] },
-                CountyDef { code: "310115", name: "浦东新区", short: "浦东", towns: &["陆家嘴街道", "张江镇"] },
+                CountyDef {
+                    code: "310101",
+                    name: "黄浦区",
+                    short: "黄浦",
+                    towns: &["南京东路街道", "外滩街道"],
+                },
+                CountyDef {
+                    code: "310104",
+                    name: "徐汇区",
+                    short: "徐汇",
+                    towns: &["湖南路街道", "天平路街道"],
+                },
+                CountyDef {
+                    code: "310115",
+                    name: "浦东新区",
+                    short: "浦东",
+                    towns: &["陆家嘴街道", "张江镇"],
+                },
             ],
         }],
     },
@@ -130,9 +220,24 @@ pub const PROVINCES: &[ProvinceDef] = &[
             code: "500000",
             name: "重庆市",
             counties: &[
-                CountyDef { code: "500103", name: "渝中区", short: "渝中", towns: &["解放碑街道", "朝天门街道"] },
-                CountyDef { code: "500105", name: "江北区", short: "江北", towns: &["观音桥街道", "五里店街道"] },
-                CountyDef { code: "500107", name: "九龙坡区", short: "九龙坡", towns: &["杨家坪街道", "石桥铺街道"] },
+                CountyDef {
+                    code: "500103",
+                    name: "渝中区",
+                    short: "渝中",
+                    towns: &["解放碑街道", "朝天门街道"],
+                },
+                CountyDef {
+                    code: "500105",
+                    name: "江北区",
+                    short: "江北",
+                    towns: &["观音桥街道", "五里店街道"],
+                },
+                CountyDef {
+                    code: "500107",
+                    name: "九龙坡区",
+                    short: "九龙坡",
+                    towns: &["杨家坪街道", "石桥铺街道"],
+                },
             ],
         }],
     },
@@ -149,8 +254,18 @@ pub struct AgencyTemplate {
     pub core: bool,
 }
 
-const fn t(pattern: &'static str, domain: EnforcementDomain, police: bool, core: bool) -> AgencyTemplate {
-    AgencyTemplate { pattern, domain, police, core }
+const fn t(
+    pattern: &'static str,
+    domain: EnforcementDomain,
+    police: bool,
+    core: bool,
+) -> AgencyTemplate {
+    AgencyTemplate {
+        pattern,
+        domain,
+        police,
+        core,
+    }
 }
 
 use EnforcementDomain as D;
@@ -170,7 +285,12 @@ pub const MUNICIPALITY_AGENCIES: &[AgencyTemplate] = &[
     t("{prov}应急管理局", D::WorkSafety, false, true),
     t("{prov}公安局", D::PublicSafety, true, false),
     t("{prov}消防救援总队", D::FireSafety, false, false),
-    t("{prov}人力资源和社会保障局", D::HumanResources, false, false),
+    t(
+        "{prov}人力资源和社会保障局",
+        D::HumanResources,
+        false,
+        false,
+    ),
     t("国家税务总局{prov}税务局", D::Taxation, false, false),
 ];
 
@@ -180,7 +300,12 @@ pub const CITY_AGENCIES: &[AgencyTemplate] = &[
     t("{city}生态环境局", D::EcologyEnvironment, false, false),
     t("{city}公安局", D::PublicSafety, true, false),
     t("{city}消防救援支队", D::FireSafety, false, false),
-    t("{city}人力资源和社会保障局", D::HumanResources, false, false),
+    t(
+        "{city}人力资源和社会保障局",
+        D::HumanResources,
+        false,
+        false,
+    ),
     t("国家税务总局{city}税务局", D::Taxation, false, false),
     t("{city}交通运输局", D::Transport, false, false),
     t("{city}文化旅游广电体育局", D::CultureTourism, false, false),
@@ -192,10 +317,20 @@ pub const COUNTY_AGENCIES: &[AgencyTemplate] = &[
     t("{full}市场监督管理局", D::MarketRegulation, false, true),
     t("{full}应急管理局", D::WorkSafety, false, true),
     t("{city}公安局{short}分局", D::PublicSafety, true, false),
-    t("{city}生态环境局{short}分局", D::EcologyEnvironment, false, false),
+    t(
+        "{city}生态环境局{short}分局",
+        D::EcologyEnvironment,
+        false,
+        false,
+    ),
     t("{full}消防救援大队", D::FireSafety, false, false),
     t("{full}卫生健康局", D::PublicHealth, false, false),
-    t("{full}人力资源和社会保障局", D::HumanResources, false, false),
+    t(
+        "{full}人力资源和社会保障局",
+        D::HumanResources,
+        false,
+        false,
+    ),
     t("{full}文化旅游体育局", D::CultureTourism, false, false),
 ];
 
@@ -215,40 +350,195 @@ pub struct ItemDef {
     pub domain: EnforcementDomain,
 }
 
-const fn i(code: &'static str, name: &'static str, legal_basis: &'static str, domain: EnforcementDomain) -> ItemDef {
-    ItemDef { code, name, legal_basis, domain }
+const fn i(
+    code: &'static str,
+    name: &'static str,
+    legal_basis: &'static str,
+    domain: EnforcementDomain,
+) -> ItemDef {
+    ItemDef {
+        code,
+        name,
+        legal_basis,
+        domain,
+    }
 }
 
 pub const ITEMS: &[ItemDef] = &[
-    i("JC-FD-001", "食品经营许可事项检查", "《中华人民共和国食品安全法》第一百一十条", D::FoodDrug),
-    i("JC-FD-002", "食品生产日常监督检查", "《食品生产经营监督检查管理办法》第十一条", D::FoodDrug),
-    i("JC-FD-003", "药品经营质量管理规范检查", "《中华人民共和国药品管理法》第九十九条", D::FoodDrug),
-    i("JC-FD-004", "餐饮服务食品安全检查", "《中华人民共和国食品安全法》第五十五条", D::FoodDrug),
-    i("JC-MR-001", "特种设备使用单位监督检查", "《中华人民共和国特种设备安全法》第五十七条", D::MarketRegulation),
-    i("JC-MR-002", "产品质量监督抽查", "《中华人民共和国产品质量法》第十五条", D::MarketRegulation),
-    i("JC-MR-003", "价格行为检查", "《中华人民共和国价格法》第三十四条", D::MarketRegulation),
-    i("JC-MR-004", "企业公示信息抽查", "《企业信息公示暂行条例》第十四条", D::MarketRegulation),
-    i("JC-WS-001", "安全生产条件检查", "《中华人民共和国安全生产法》第六十五条", D::WorkSafety),
-    i("JC-WS-002", "危险化学品安全使用检查", "《危险化学品安全管理条例》第七条", D::WorkSafety),
-    i("JC-WS-003", "有限空间作业安全检查", "《中华人民共和国安全生产法》第四十三条", D::WorkSafety),
-    i("JC-EE-001", "排污许可执行情况检查", "《排污许可管理条例》第二十八条", D::EcologyEnvironment),
-    i("JC-EE-002", "大气污染防治检查", "《中华人民共和国大气污染防治法》第二十九条", D::EcologyEnvironment),
-    i("JC-EE-003", "危险废物规范化管理检查", "《中华人民共和国固体废物污染环境防治法》第二十六条", D::EcologyEnvironment),
-    i("JC-PS-001", "治安保卫重点单位检查", "《企业事业单位内部治安保卫条例》第十三条", D::PublicSafety),
-    i("JC-PS-002", "旅馆业治安管理检查", "《旅馆业治安管理办法》第十三条", D::PublicSafety),
-    i("JC-FS-001", "消防安全监督检查", "《中华人民共和国消防法》第五十三条", D::FireSafety),
-    i("JC-FS-002", "公众聚集场所投入使用营业前消防安全检查", "《中华人民共和国消防法》第十五条", D::FireSafety),
-    i("JC-HR-001", "劳动保障监察", "《劳动保障监察条例》第十五条", D::HumanResources),
-    i("JC-HR-002", "农民工工资支付情况检查", "《保障农民工工资支付条例》第四十七条", D::HumanResources),
-    i("JC-TX-001", "纳税情况检查", "《中华人民共和国税收征收管理法》第五十四条", D::Taxation),
-    i("JC-TR-001", "道路运输经营者安全生产检查", "《中华人民共和国道路运输条例》第五十八条", D::Transport),
-    i("JC-CT-001", "娱乐场所经营活动检查", "《娱乐场所管理条例》第三十三条", D::CultureTourism),
-    i("JC-CT-002", "旅行社经营行为检查", "《旅行社条例》第四十一条", D::CultureTourism),
-    i("JC-PH-001", "公共场所卫生监督检查", "《公共场所卫生管理条例》第十条", D::PublicHealth),
-    i("JC-PH-002", "职业病防治监督检查", "《中华人民共和国职业病防治法》第六十二条", D::PublicHealth),
-    i("JC-NR-001", "矿产资源开采监督检查", "《中华人民共和国矿产资源法》第十九条", D::NaturalResources),
-    i("JC-OT-001", "乡镇综合行政执法巡查", "《中华人民共和国行政处罚法》第二十四条", D::Other),
-    i("JC-OT-002", "市容环境卫生责任区检查", "《城市市容和环境卫生管理条例》第九条", D::Other),
+    i(
+        "JC-FD-001",
+        "食品经营许可事项检查",
+        "《中华人民共和国食品安全法》第一百一十条",
+        D::FoodDrug,
+    ),
+    i(
+        "JC-FD-002",
+        "食品生产日常监督检查",
+        "《食品生产经营监督检查管理办法》第十一条",
+        D::FoodDrug,
+    ),
+    i(
+        "JC-FD-003",
+        "药品经营质量管理规范检查",
+        "《中华人民共和国药品管理法》第九十九条",
+        D::FoodDrug,
+    ),
+    i(
+        "JC-FD-004",
+        "餐饮服务食品安全检查",
+        "《中华人民共和国食品安全法》第五十五条",
+        D::FoodDrug,
+    ),
+    i(
+        "JC-MR-001",
+        "特种设备使用单位监督检查",
+        "《中华人民共和国特种设备安全法》第五十七条",
+        D::MarketRegulation,
+    ),
+    i(
+        "JC-MR-002",
+        "产品质量监督抽查",
+        "《中华人民共和国产品质量法》第十五条",
+        D::MarketRegulation,
+    ),
+    i(
+        "JC-MR-003",
+        "价格行为检查",
+        "《中华人民共和国价格法》第三十四条",
+        D::MarketRegulation,
+    ),
+    i(
+        "JC-MR-004",
+        "企业公示信息抽查",
+        "《企业信息公示暂行条例》第十四条",
+        D::MarketRegulation,
+    ),
+    i(
+        "JC-WS-001",
+        "安全生产条件检查",
+        "《中华人民共和国安全生产法》第六十五条",
+        D::WorkSafety,
+    ),
+    i(
+        "JC-WS-002",
+        "危险化学品安全使用检查",
+        "《危险化学品安全管理条例》第七条",
+        D::WorkSafety,
+    ),
+    i(
+        "JC-WS-003",
+        "有限空间作业安全检查",
+        "《中华人民共和国安全生产法》第四十三条",
+        D::WorkSafety,
+    ),
+    i(
+        "JC-EE-001",
+        "排污许可执行情况检查",
+        "《排污许可管理条例》第二十八条",
+        D::EcologyEnvironment,
+    ),
+    i(
+        "JC-EE-002",
+        "大气污染防治检查",
+        "《中华人民共和国大气污染防治法》第二十九条",
+        D::EcologyEnvironment,
+    ),
+    i(
+        "JC-EE-003",
+        "危险废物规范化管理检查",
+        "《中华人民共和国固体废物污染环境防治法》第二十六条",
+        D::EcologyEnvironment,
+    ),
+    i(
+        "JC-PS-001",
+        "治安保卫重点单位检查",
+        "《企业事业单位内部治安保卫条例》第十三条",
+        D::PublicSafety,
+    ),
+    i(
+        "JC-PS-002",
+        "旅馆业治安管理检查",
+        "《旅馆业治安管理办法》第十三条",
+        D::PublicSafety,
+    ),
+    i(
+        "JC-FS-001",
+        "消防安全监督检查",
+        "《中华人民共和国消防法》第五十三条",
+        D::FireSafety,
+    ),
+    i(
+        "JC-FS-002",
+        "公众聚集场所投入使用营业前消防安全检查",
+        "《中华人民共和国消防法》第十五条",
+        D::FireSafety,
+    ),
+    i(
+        "JC-HR-001",
+        "劳动保障监察",
+        "《劳动保障监察条例》第十五条",
+        D::HumanResources,
+    ),
+    i(
+        "JC-HR-002",
+        "农民工工资支付情况检查",
+        "《保障农民工工资支付条例》第四十七条",
+        D::HumanResources,
+    ),
+    i(
+        "JC-TX-001",
+        "纳税情况检查",
+        "《中华人民共和国税收征收管理法》第五十四条",
+        D::Taxation,
+    ),
+    i(
+        "JC-TR-001",
+        "道路运输经营者安全生产检查",
+        "《中华人民共和国道路运输条例》第五十八条",
+        D::Transport,
+    ),
+    i(
+        "JC-CT-001",
+        "娱乐场所经营活动检查",
+        "《娱乐场所管理条例》第三十三条",
+        D::CultureTourism,
+    ),
+    i(
+        "JC-CT-002",
+        "旅行社经营行为检查",
+        "《旅行社条例》第四十一条",
+        D::CultureTourism,
+    ),
+    i(
+        "JC-PH-001",
+        "公共场所卫生监督检查",
+        "《公共场所卫生管理条例》第十条",
+        D::PublicHealth,
+    ),
+    i(
+        "JC-PH-002",
+        "职业病防治监督检查",
+        "《中华人民共和国职业病防治法》第六十二条",
+        D::PublicHealth,
+    ),
+    i(
+        "JC-NR-001",
+        "矿产资源开采监督检查",
+        "《中华人民共和国矿产资源法》第十九条",
+        D::NaturalResources,
+    ),
+    i(
+        "JC-OT-001",
+        "乡镇综合行政执法巡查",
+        "《中华人民共和国行政处罚法》第二十四条",
+        D::Other,
+    ),
+    i(
+        "JC-OT-002",
+        "市容环境卫生责任区检查",
+        "《城市市容和环境卫生管理条例》第九条",
+        D::Other,
+    ),
 ];
 
 /// The item domains an agency of `domain` inspects (市场监管 also covers food and drugs).
@@ -271,29 +561,41 @@ pub fn item_domains(domain: EnforcementDomain) -> &'static [EnforcementDomain] {
 }
 
 pub const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
-    "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "蒋",
-    "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁", "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪",
-    "范", "金", "石", "廖", "贾", "夏", "韦", "方", "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛", "段", "雷",
-    "侯", "龙", "史", "陶", "黎", "贺", "顾", "毛", "郝", "龚", "邵", "万", "严", "武", "戴", "孔", "向", "汤",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+    "肖", "田", "董", "袁", "潘", "蒋", "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁", "任",
+    "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石", "廖", "贾", "夏", "韦",
+    "方", "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛", "段", "雷", "侯", "龙", "史", "陶",
+    "黎", "贺", "顾", "毛", "郝", "龚", "邵", "万", "严", "武", "戴", "孔", "向", "汤",
 ];
 
 pub const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "霞", "平",
-    "刚", "华", "辉", "鹏", "斌", "宇", "浩", "凯", "健", "俊", "帆", "帅", "旭", "宁", "婷", "琳", "雪", "玲", "燕",
-    "晨", "博", "文", "志", "建", "国", "红", "海", "峰", "林", "波", "欣", "怡", "佳", "倩", "雯", "晓", "东", "亮",
-    "清", "源", "卫", "兵", "荣", "新", "春", "秋", "冬", "梅", "兰", "莉", "慧", "颖", "立", "成", "嘉", "子", "一",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "霞", "平", "刚", "华", "辉", "鹏", "斌", "宇", "浩", "凯", "健", "俊", "帆", "帅", "旭",
+    "宁", "婷", "琳", "雪", "玲", "燕", "晨", "博", "文", "志", "建", "国", "红", "海", "峰", "林",
+    "波", "欣", "怡", "佳", "倩", "雯", "晓", "东", "亮", "清", "源", "卫", "兵", "荣", "新", "春",
+    "秋", "冬", "梅", "兰", "莉", "慧", "颖", "立", "成", "嘉", "子", "一",
 ];
 
 /// Names common in Qinghai and Gansu's Tibetan areas, used now and then for officers there.
 pub const TIBETAN_NAMES: &[&str] = &[
-    "才让多杰", "卓玛", "扎西", "索南措", "拉毛", "更登", "尼玛才让", "完玛", "桑杰", "德吉",
+    "才让多杰",
+    "卓玛",
+    "扎西",
+    "索南措",
+    "拉毛",
+    "更登",
+    "尼玛才让",
+    "完玛",
+    "桑杰",
+    "德吉",
 ];
 
 pub const BRANDS: &[&str] = &[
-    "华创", "鑫达", "恒信", "宏远", "瑞丰", "嘉禾", "新华", "众诚", "博远", "远航", "锦程", "安泰", "盛世", "九洲",
-    "东方", "中联", "兴业", "永辉", "德润", "和泰", "启明", "星辰", "汇丰", "长青", "富民", "丰源", "同创", "卓越",
-    "天成", "金鼎", "银河", "万通", "信达", "宏达", "诚信", "通达", "顺发", "利民", "福瑞", "康宁",
+    "华创", "鑫达", "恒信", "宏远", "瑞丰", "嘉禾", "新华", "众诚", "博远", "远航", "锦程", "安泰",
+    "盛世", "九洲", "东方", "中联", "兴业", "永辉", "德润", "和泰", "启明", "星辰", "汇丰", "长青",
+    "富民", "丰源", "同创", "卓越", "天成", "金鼎", "银河", "万通", "信达", "宏达", "诚信", "通达",
+    "顺发", "利民", "福瑞", "康宁",
 ];
 
 /// Trade words with the legal form usual for them.

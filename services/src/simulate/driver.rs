@@ -61,8 +61,20 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(client: Client, devices: Vec<Device>, offset: chrono::Duration, scenarios: Vec<Scenario>) -> Self {
-        Driver { client, devices, offset, scenarios, next: AtomicUsize::new(0), stop: AtomicBool::new(false) }
+    pub fn new(
+        client: Client,
+        devices: Vec<Device>,
+        offset: chrono::Duration,
+        scenarios: Vec<Scenario>,
+    ) -> Self {
+        Driver {
+            client,
+            devices,
+            offset,
+            scenarios,
+            next: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        }
     }
 
     /// Runs every scenario with at most `concurrency` at a time. An error means the service
@@ -82,7 +94,8 @@ impl Driver {
                     failure.get_or_insert(e);
                 }
                 Err(e) => {
-                    failure.get_or_insert(anyhow::Error::new(e).context("a simulation task failed"));
+                    failure
+                        .get_or_insert(anyhow::Error::new(e).context("a simulation task failed"));
                 }
             }
         }
@@ -96,7 +109,9 @@ impl Driver {
         let mut tally = Tally::default();
         while !self.stop.load(Ordering::Relaxed) {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(scenario) = self.scenarios.get(i) else { break };
+            let Some(scenario) = self.scenarios.get(i) else {
+                break;
+            };
             for inspection in &scenario.inspections {
                 if let Err(e) = self.inspection(inspection, &mut tally).await {
                     self.stop.store(true, Ordering::Relaxed);
@@ -117,53 +132,104 @@ impl Driver {
         let local = self.device_time().with_timezone(&chrono_tz::Asia::Shanghai);
         let seconds = local.num_seconds_from_midnight();
         if seconds >= 86_400 - 120 {
-            tokio::time::sleep(std::time::Duration::from_secs(u64::from(86_400 - seconds + 2))).await;
+            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
+                86_400 - seconds + 2,
+            )))
+            .await;
         }
     }
 
-    async fn inspection(&self, inspection: &SimInspection, tally: &mut Tally) -> anyhow::Result<()> {
+    async fn inspection(
+        &self,
+        inspection: &SimInspection,
+        tally: &mut Tally,
+    ) -> anyhow::Result<()> {
         self.not_at_midnight().await;
         tally.inspections += 1;
         let mut token: Option<String> = None;
         let mut last: Option<Value> = None;
         for (n, step) in inspection.steps.iter().enumerate() {
             let (reply, by_officer, what) = match &step.action {
-                Action::Officer { officer, command_id, command } => {
+                Action::Officer {
+                    officer,
+                    command_id,
+                    command,
+                } => {
                     let device_time = self.device_time();
                     let mut command = command.as_ref().clone();
                     if let OfficerCommand::IssueCode(issue) = &mut command {
-                        issue.date = shanghai_date(device_time) + chrono::Duration::days(inspection.date_offset);
+                        issue.date = shanghai_date(device_time)
+                            + chrono::Duration::days(inspection.date_offset);
                     }
                     let what = command_name(&command);
                     let envelope = self.devices[*officer].sign(&command, device_time, *command_id);
-                    let reply = self.client.submit(&envelope).await.with_context(|| unreachable(what))?;
+                    let reply = self
+                        .client
+                        .submit(&envelope)
+                        .await
+                        .with_context(|| unreachable(what))?;
                     last = Some(envelope);
                     (reply, true, what)
                 }
                 Action::Resend => {
                     let envelope = last.as_ref().expect("a resend follows an officer command");
-                    (self.client.submit(envelope).await.with_context(|| unreachable("a resent command"))?, true, "resend")
+                    (
+                        self.client
+                            .submit(envelope)
+                            .await
+                            .with_context(|| unreachable("a resent command"))?,
+                        true,
+                        "resend",
+                    )
                 }
                 Action::Scan { forged } => {
-                    let token = token.as_deref().expect("public calls follow an issued code");
-                    let token = if *forged { forge(token) } else { token.to_string() };
+                    let token = token
+                        .as_deref()
+                        .expect("public calls follow an issued code");
+                    let token = if *forged {
+                        forge(token)
+                    } else {
+                        token.to_string()
+                    };
                     let path = format!("/api/v1/codes/{token}/scan");
-                    (self.client.post_json(&path, &json!({})).await.with_context(|| unreachable("a scan"))?, false, "scan")
+                    (
+                        self.client
+                            .post_json(&path, &json!({}))
+                            .await
+                            .with_context(|| unreachable("a scan"))?,
+                        false,
+                        "scan",
+                    )
                 }
                 Action::Rate { level, comment } => {
-                    let token = token.as_deref().expect("public calls follow an issued code");
+                    let token = token
+                        .as_deref()
+                        .expect("public calls follow an issued code");
                     let mut body = json!({ "level": level });
                     if let Some(c) = comment {
                         body["comment"] = json!(c);
                     }
                     let path = format!("/api/v1/codes/{token}/rating");
-                    (self.client.post_json(&path, &body).await.with_context(|| unreachable("a rating"))?, false, "rating")
+                    (
+                        self.client
+                            .post_json(&path, &body)
+                            .await
+                            .with_context(|| unreachable("a rating"))?,
+                        false,
+                        "rating",
+                    )
                 }
                 Action::Feedback { text } => {
-                    let token = token.as_deref().expect("public calls follow an issued code");
+                    let token = token
+                        .as_deref()
+                        .expect("public calls follow an issued code");
                     let path = format!("/api/v1/codes/{token}/feedback");
                     let reply = self.client.post_json(&path, &json!({ "text": text })).await;
-                    (reply.with_context(|| unreachable("feedback"))?, false, "feedback")
+                    (
+                        reply.with_context(|| unreachable("feedback"))?,
+                        false,
+                        "feedback",
+                    )
                 }
             };
             if by_officer {
@@ -178,7 +244,11 @@ impl Driver {
                     tally.accepted += 1;
                     if n == 0 {
                         tally.codes_issued += 1;
-                        token = reply.body.get("token").and_then(Value::as_str).map(str::to_string);
+                        token = reply
+                            .body
+                            .get("token")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
                         if token.is_none() {
                             *tally.unexpected.entry("missing_token".into()).or_default() += 1;
                             return Ok(());
@@ -186,7 +256,10 @@ impl Driver {
                     }
                 }
                 (Expect::Refused(want), false, Some(got)) if *want == got => {
-                    *tally.refused_as_intended.entry(got.to_string()).or_default() += 1;
+                    *tally
+                        .refused_as_intended
+                        .entry(got.to_string())
+                        .or_default() += 1;
                 }
                 // The same seed ran before: this code and its lifecycle are already recorded.
                 (Expect::Accepted, false, Some("duplicate_command")) if n == 0 => {
@@ -201,7 +274,10 @@ impl Driver {
                             Expect::Accepted => "accepted".to_string(),
                             Expect::Refused(c) => format!("refused with {c}"),
                         };
-                        let message = reply.body.get("error").map_or_else(|| reply.body.to_string(), Value::to_string);
+                        let message = reply
+                            .body
+                            .get("error")
+                            .map_or_else(|| reply.body.to_string(), Value::to_string);
                         tally.examples.push(format!(
                             "{} inspection {}, step {} ({what}): expected {want}, got HTTP {} {got}: {message}",
                             inspection.kind, inspection.inspection_id, n + 1, reply.status
@@ -235,12 +311,22 @@ fn command_name(c: &OfficerCommand) -> &'static str {
 fn events(reply: &Reply, by_officer: bool) -> usize {
     if reply.ok() {
         if by_officer {
-            reply.body.get("events").and_then(Value::as_array).map_or(0, Vec::len)
+            reply
+                .body
+                .get("events")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
         } else {
             1
         }
     } else {
-        usize::from(reply.body.get("error").and_then(|e| e.get("recorded")).is_some())
+        usize::from(
+            reply
+                .body
+                .get("error")
+                .and_then(|e| e.get("recorded"))
+                .is_some(),
+        )
     }
 }
 
@@ -250,7 +336,17 @@ fn forge(token: &str) -> String {
     const AT: usize = 30;
     token
         .char_indices()
-        .map(|(i, c)| if i == AT { if c == 'A' { 'B' } else { 'A' } } else { c })
+        .map(|(i, c)| {
+            if i == AT {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

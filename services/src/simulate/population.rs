@@ -9,7 +9,9 @@ use rand::seq::SliceRandom as _;
 use rand::Rng as _;
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
-use saoma_domain::ids::{AgencyCode, BadgeNo, CertificateNo, CreditCode, ItemCode, OfficerRef, PlanId, RegionCode};
+use saoma_domain::ids::{
+    AgencyCode, BadgeNo, CertificateNo, CreditCode, ItemCode, OfficerRef, PlanId, RegionCode,
+};
 use saoma_domain::registry::{
     Agency, AgencyLevel, CreditGrade, Enterprise, EnterpriseStatus, Item, OfficerProfile, Plan,
 };
@@ -57,7 +59,10 @@ pub struct SimOfficer {
 
 impl SimOfficer {
     pub fn device(&self) -> Device {
-        Device::new(self.profile.credential.clone(), SigningKey::from_bytes(&self.key))
+        Device::new(
+            self.profile.credential.clone(),
+            SigningKey::from_bytes(&self.key),
+        )
     }
 }
 
@@ -77,8 +82,11 @@ pub fn enterprise_count(inspections: usize) -> usize {
 
 fn credit_code(rng: &mut ChaCha8Rng, prefix: &str, used: &mut HashSet<String>) -> CreditCode {
     loop {
-        let body: String = (0..9).map(|_| CREDIT_ALPHABET[rng.gen_range(0..CREDIT_ALPHABET.len())] as char).collect();
-        let code = CreditCode::with_check_digit(&format!("{prefix}{body}")).expect("17 characters of the GB 32100 alphabet");
+        let body: String = (0..9)
+            .map(|_| CREDIT_ALPHABET[rng.gen_range(0..CREDIT_ALPHABET.len())] as char)
+            .collect();
+        let code = CreditCode::with_check_digit(&format!("{prefix}{body}"))
+            .expect("17 characters of the GB 32100 alphabet");
         if used.insert(code.as_str().to_string()) {
             return code;
         }
@@ -87,21 +95,39 @@ fn credit_code(rng: &mut ChaCha8Rng, prefix: &str, used: &mut HashSet<String>) -
 
 fn person_name(rng: &mut ChaCha8Rng, province: &str) -> String {
     if (province == "630000" || province == "620000") && rng.gen_bool(0.12) {
-        return catalogue::TIBETAN_NAMES.choose(rng).expect("names").to_string();
+        return catalogue::TIBETAN_NAMES
+            .choose(rng)
+            .expect("names")
+            .to_string();
     }
     let surname = catalogue::SURNAMES.choose(rng).expect("surnames");
-    let given: String = (0..rng.gen_range(1..=2)).map(|_| *catalogue::GIVEN.choose(rng).expect("given names")).collect();
+    let given: String = (0..rng.gen_range(1..=2))
+        .map(|_| *catalogue::GIVEN.choose(rng).expect("given names"))
+        .collect();
     format!("{surname}{given}")
 }
 
 fn phone(rng: &mut ChaCha8Rng) -> String {
-    const PREFIXES: &[&str] = &["133", "135", "138", "139", "150", "153", "158", "177", "186", "189"];
-    format!("{}{:08}", PREFIXES.choose(rng).expect("prefixes"), rng.gen_range(0..100_000_000u32))
+    const PREFIXES: &[&str] = &[
+        "133", "135", "138", "139", "150", "153", "158", "177", "186", "189",
+    ];
+    format!(
+        "{}{:08}",
+        PREFIXES.choose(rng).expect("prefixes"),
+        rng.gen_range(0..100_000_000u32)
+    )
 }
 
 /// A level's templates: the core ones always, each other one with probability `p`.
-fn pick_templates<'t>(rng: &mut ChaCha8Rng, templates: &'t [AgencyTemplate], p: f64) -> Vec<&'t AgencyTemplate> {
-    templates.iter().filter(|t| t.core || rng.gen_bool(p)).collect()
+fn pick_templates<'t>(
+    rng: &mut ChaCha8Rng,
+    templates: &'t [AgencyTemplate],
+    p: f64,
+) -> Vec<&'t AgencyTemplate> {
+    templates
+        .iter()
+        .filter(|t| t.core || rng.gen_bool(p))
+        .collect()
 }
 
 struct AgencyBuilder {
@@ -132,17 +158,26 @@ impl AgencyBuilder {
             region: RegionCode::parse(region).expect("catalogue region codes are six digits"),
             domain,
         };
-        let count = if level == AgencyLevel::Township { self.rng.gen_range(2..=3) } else { self.rng.gen_range(2..=6) };
+        let count = if level == AgencyLevel::Township {
+            self.rng.gen_range(2..=3)
+        } else {
+            self.rng.gen_range(2..=6)
+        };
         let mut officers = Vec::with_capacity(count);
         for _ in 0..count {
             let name = person_name(&mut self.rng, province.code);
             let credential = loop {
                 let candidate = if police {
                     let badge = format!("{:06}", self.rng.gen_range(0..1_000_000u32));
-                    OfficerRef::Police { badge_no: BadgeNo::parse(&badge).expect("six digits"), name: name.clone() }
+                    OfficerRef::Police {
+                        badge_no: BadgeNo::parse(&badge).expect("six digits"),
+                        name: name.clone(),
+                    }
                 } else {
                     let cert = format!("ZF{region}{:05}", self.rng.gen_range(0..100_000u32));
-                    OfficerRef::Certificate(CertificateNo::parse(&cert).expect("ZF and eleven digits"))
+                    OfficerRef::Certificate(
+                        CertificateNo::parse(&cert).expect("ZF and eleven digits"),
+                    )
                 };
                 if self.credentials.insert(candidate.key()) {
                     break candidate;
@@ -152,7 +187,12 @@ impl AgencyBuilder {
             let key: [u8; 32] = self.rng.gen();
             officers.push(self.officers.len());
             self.officers.push(SimOfficer {
-                profile: OfficerProfile { credential, name, agency: agency.code.clone(), phone: Some(phone.clone()) },
+                profile: OfficerProfile {
+                    credential,
+                    name,
+                    agency: agency.code.clone(),
+                    phone: Some(phone.clone()),
+                },
                 phone,
                 key,
             });
@@ -167,24 +207,53 @@ impl AgencyBuilder {
     }
 }
 
-fn county_agencies(b: &mut AgencyBuilder, province: &ProvinceDef, city: &CityDef, county: &CountyDef) {
+fn county_agencies(
+    b: &mut AgencyBuilder,
+    province: &ProvinceDef,
+    city: &CityDef,
+    county: &CountyDef,
+) {
     let full = county.full_name(city);
     for t in pick_templates(&mut b.rng, catalogue::COUNTY_AGENCIES, 0.45) {
         let name = catalogue::fill(t.pattern, province.name, city.name, &full, county.short);
-        b.add(province, name, AgencyLevel::County, county.code, county.code, t.domain, t.police);
+        b.add(
+            province,
+            name,
+            AgencyLevel::County,
+            county.code,
+            county.code,
+            t.domain,
+            t.police,
+        );
     }
     for town in county.towns {
         if b.rng.gen_bool(0.6) {
-            let office = if town.ends_with('镇') { "人民政府" } else { "办事处" };
+            let office = if town.ends_with('镇') {
+                "人民政府"
+            } else {
+                "办事处"
+            };
             let name = format!("{full}{town}{office}");
             let domain = saoma_domain::registry::EnforcementDomain::Other;
-            b.add(province, name, AgencyLevel::Township, county.code, county.code, domain, false);
+            b.add(
+                province,
+                name,
+                AgencyLevel::Township,
+                county.code,
+                county.code,
+                domain,
+                false,
+            );
         }
     }
 }
 
 fn place_name(province: &ProvinceDef, city: &CityDef) -> String {
-    let name = if province.municipality { province.name } else { city.name };
+    let name = if province.municipality {
+        province.name
+    } else {
+        city.name
+    };
     name.trim_end_matches('市').to_string()
 }
 
@@ -199,16 +268,36 @@ impl Population {
             credentials: HashSet::new(),
         };
         for province in catalogue::PROVINCES {
-            let templates = if province.municipality { catalogue::MUNICIPALITY_AGENCIES } else { catalogue::PROVINCE_AGENCIES };
+            let templates = if province.municipality {
+                catalogue::MUNICIPALITY_AGENCIES
+            } else {
+                catalogue::PROVINCE_AGENCIES
+            };
             for t in pick_templates(&mut b.rng, templates, 0.5) {
                 let name = catalogue::fill(t.pattern, province.name, "", "", "");
-                b.add(province, name, AgencyLevel::Province, province.code, &province.code[..2], t.domain, t.police);
+                b.add(
+                    province,
+                    name,
+                    AgencyLevel::Province,
+                    province.code,
+                    &province.code[..2],
+                    t.domain,
+                    t.police,
+                );
             }
             for city in province.cities {
                 if !province.municipality {
                     for t in pick_templates(&mut b.rng, catalogue::CITY_AGENCIES, 0.6) {
                         let name = catalogue::fill(t.pattern, province.name, city.name, "", "");
-                        b.add(province, name, AgencyLevel::City, city.code, &city.code[..4], t.domain, t.police);
+                        b.add(
+                            province,
+                            name,
+                            AgencyLevel::City,
+                            city.code,
+                            &city.code[..4],
+                            t.domain,
+                            t.police,
+                        );
                     }
                 }
                 for county in city.counties {
@@ -216,7 +305,12 @@ impl Population {
                 }
             }
         }
-        let AgencyBuilder { mut agencies, officers, codes: mut used_codes, .. } = b;
+        let AgencyBuilder {
+            mut agencies,
+            officers,
+            codes: mut used_codes,
+            ..
+        } = b;
 
         let items: Vec<Item> = catalogue::ITEMS
             .iter()
@@ -229,10 +323,13 @@ impl Population {
             .collect();
         for a in &mut agencies {
             let domains = catalogue::item_domains(a.agency.domain);
-            a.items = (0..items.len()).filter(|&i| domains.contains(&items[i].domain)).collect();
+            a.items = (0..items.len())
+                .filter(|&i| domains.contains(&items[i].domain))
+                .collect();
         }
 
-        let enterprises = generate_enterprises(seed, enterprise_count(inspections), &mut used_codes);
+        let enterprises =
+            generate_enterprises(seed, enterprise_count(inspections), &mut used_codes);
         for a in &mut agencies {
             a.enterprises = (0..enterprises.len())
                 .filter(|&e| {
@@ -243,7 +340,14 @@ impl Population {
         }
 
         let plans = generate_plans(seed, inspections, year, &agencies, &enterprises);
-        Population { year, agencies, officers, enterprises, items, plans }
+        Population {
+            year,
+            agencies,
+            officers,
+            enterprises,
+            items,
+            plans,
+        }
     }
 
     pub fn agency_index(&self, code: &AgencyCode) -> Option<usize> {
@@ -256,7 +360,9 @@ impl Population {
         let officers = self.officers.iter().map(|o| {
             let (certificate_no, badge_no) = match &o.profile.credential {
                 OfficerRef::Certificate(c) => (c.as_str().to_string(), String::new()),
-                OfficerRef::Police { badge_no, .. } => (String::new(), badge_no.as_str().to_string()),
+                OfficerRef::Police { badge_no, .. } => {
+                    (String::new(), badge_no.as_str().to_string())
+                }
             };
             OfficerRow {
                 certificate_no,
@@ -271,12 +377,25 @@ impl Population {
             id: p.id.as_str().to_string(),
             agency: p.agency.as_str().to_string(),
             year: p.year,
-            enterprises: p.enterprises.iter().map(CreditCode::as_str).collect::<Vec<_>>().join(";"),
-            items: p.items.iter().map(ItemCode::as_str).collect::<Vec<_>>().join(";"),
+            enterprises: p
+                .enterprises
+                .iter()
+                .map(CreditCode::as_str)
+                .collect::<Vec<_>>()
+                .join(";"),
+            items: p
+                .items
+                .iter()
+                .map(ItemCode::as_str)
+                .collect::<Vec<_>>()
+                .join(";"),
             allowed_visits: p.allowed_visits,
         });
         vec![
-            ("agencies", csv_chunks(self.agencies.iter().map(|a| &a.agency), rows)),
+            (
+                "agencies",
+                csv_chunks(self.agencies.iter().map(|a| &a.agency), rows),
+            ),
             ("items", csv_chunks(self.items.iter(), rows)),
             ("enterprises", csv_chunks(self.enterprises.iter(), rows)),
             ("officers", csv_chunks(officers, rows)),
@@ -285,22 +404,38 @@ impl Population {
     }
 }
 
-fn generate_enterprises(seed: u64, count: usize, used_codes: &mut HashSet<String>) -> Vec<Enterprise> {
+fn generate_enterprises(
+    seed: u64,
+    count: usize,
+    used_codes: &mut HashSet<String>,
+) -> Vec<Enterprise> {
     let mut rng = rng(seed, Stream::Enterprises);
     let counties: Vec<(&ProvinceDef, &CityDef, &CountyDef)> = catalogue::PROVINCES
         .iter()
-        .flat_map(|p| p.cities.iter().flat_map(move |c| c.counties.iter().map(move |k| (p, c, k))))
+        .flat_map(|p| {
+            p.cities
+                .iter()
+                .flat_map(move |c| c.counties.iter().map(move |k| (p, c, k)))
+        })
         .collect();
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         // Every district gets at least one enterprise, so that every agency has someone to visit.
-        let (province, city, county) = if i < counties.len() { counties[i] } else { *counties.choose(&mut rng).expect("counties") };
+        let (province, city, county) = if i < counties.len() {
+            counties[i]
+        } else {
+            *counties.choose(&mut rng).expect("counties")
+        };
         let place = place_name(province, city);
         let mut name = String::new();
         for attempt in 0.. {
-            let brand = if rng.gen_bool(0.3) { province.brands.choose(&mut rng) } else { catalogue::BRANDS.choose(&mut rng) }
-                .expect("brands");
+            let brand = if rng.gen_bool(0.3) {
+                province.brands.choose(&mut rng)
+            } else {
+                catalogue::BRANDS.choose(&mut rng)
+            }
+            .expect("brands");
             let (trade, form) = catalogue::INDUSTRIES.choose(&mut rng).expect("industries");
             name = match attempt {
                 0..=7 => format!("{place}{brand}{trade}{form}"),
@@ -335,26 +470,50 @@ fn generate_enterprises(seed: u64, count: usize, used_codes: &mut HashSet<String
     out
 }
 
-fn generate_plans(seed: u64, inspections: usize, year: i32, agencies: &[SimAgency], enterprises: &[Enterprise]) -> Vec<Plan> {
+fn generate_plans(
+    seed: u64,
+    inspections: usize,
+    year: i32,
+    agencies: &[SimAgency],
+    enterprises: &[Enterprise],
+) -> Vec<Plan> {
     let mut rng = rng(seed, Stream::Plans);
     // Enough planned visits for the traffic, with room to spare: plans list dozens of
     // enterprises in small traffic and up to 2,000 in large.
     let target = (2 * inspections / agencies.len().max(1)).clamp(6, 2000);
     let mut plans = vec![];
-    for a in agencies.iter().filter(|a| !a.enterprises.is_empty() && !a.items.is_empty()) {
+    for a in agencies
+        .iter()
+        .filter(|a| !a.enterprises.is_empty() && !a.items.is_empty())
+    {
         let count = if rng.gen_bool(0.2) { 2 } else { 1 };
         for k in 1..=count {
             let n_items = rng.gen_range(1..=a.items.len().min(3));
-            let mut items: Vec<usize> = a.items.choose_multiple(&mut rng, n_items).copied().collect();
+            let mut items: Vec<usize> = a
+                .items
+                .choose_multiple(&mut rng, n_items)
+                .copied()
+                .collect();
             items.sort_unstable();
-            let size = rng.gen_range(target / 2..=target).min(a.enterprises.len()).max(1);
-            let mut chosen: Vec<usize> = a.enterprises.choose_multiple(&mut rng, size).copied().collect();
+            let size = rng
+                .gen_range(target / 2..=target)
+                .min(a.enterprises.len())
+                .max(1);
+            let mut chosen: Vec<usize> = a
+                .enterprises
+                .choose_multiple(&mut rng, size)
+                .copied()
+                .collect();
             chosen.sort_unstable();
             plans.push(Plan {
-                id: PlanId::parse(&format!("JH{year}-{}-{k}", a.agency.code)).expect("plan ids are short codes"),
+                id: PlanId::parse(&format!("JH{year}-{}-{k}", a.agency.code))
+                    .expect("plan ids are short codes"),
                 agency: a.agency.code.clone(),
                 year,
-                enterprises: chosen.into_iter().map(|e| enterprises[e].credit_code.clone()).collect(),
+                enterprises: chosen
+                    .into_iter()
+                    .map(|e| enterprises[e].credit_code.clone())
+                    .collect(),
                 items: items.into_iter().map(item_code).collect(),
                 allowed_visits: if rng.gen_bool(0.7) { 1 } else { 2 },
             });
@@ -392,7 +551,9 @@ fn csv_chunks<T: Serialize>(rows: impl Iterator<Item = T>, per_body: usize) -> V
     let mut bodies = vec![];
     let mut writer: Option<csv::Writer<Vec<u8>>> = None;
     let mut in_body = 0;
-    let finish = |w: csv::Writer<Vec<u8>>| String::from_utf8(w.into_inner().expect("in-memory CSV")).expect("UTF-8 CSV");
+    let finish = |w: csv::Writer<Vec<u8>>| {
+        String::from_utf8(w.into_inner().expect("in-memory CSV")).expect("UTF-8 CSV")
+    };
     for row in rows {
         let w = writer.get_or_insert_with(|| csv::Writer::from_writer(Vec::new()));
         w.serialize(row).expect("rows serialise to CSV");

@@ -27,13 +27,24 @@ pub enum Expect {
 pub enum Action {
     /// A command signed by `officer`'s device (index into `Population::officers`). An
     /// `IssueCode`'s date is set when it is sent: the device's date plus `date_offset`.
-    Officer { officer: usize, command_id: Uuid, command: Box<OfficerCommand> },
+    Officer {
+        officer: usize,
+        command_id: Uuid,
+        command: Box<OfficerCommand>,
+    },
     /// The previous officer envelope again, byte for byte (a network retry).
     Resend,
     /// The enterprise opens the code's URL; `forged` with a tampered token.
-    Scan { forged: bool },
-    Rate { level: u8, comment: Option<String> },
-    Feedback { text: String },
+    Scan {
+        forged: bool,
+    },
+    Rate {
+        level: u8,
+        comment: Option<String>,
+    },
+    Feedback {
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,15 +157,26 @@ pub struct Traffic {
 
 impl Traffic {
     /// `inspections` codes for `population`; a share `violations` of the scenarios breaks a rule.
-    pub fn generate(population: &Population, seed: u64, inspections: usize, violations: f64) -> Traffic {
+    pub fn generate(
+        population: &Population,
+        seed: u64,
+        inspections: usize,
+        violations: f64,
+    ) -> Traffic {
         let mut g = Gen::new(population, seed);
         let mut scenarios = vec![];
         let mut left = inspections;
         while left > 0 {
-            let violation = g.rng.gen_bool(violations.clamp(0.0, 1.0)).then(|| *Violation::ALL.choose(&mut g.rng).expect("violations"));
+            let violation = g
+                .rng
+                .gen_bool(violations.clamp(0.0, 1.0))
+                .then(|| *Violation::ALL.choose(&mut g.rng).expect("violations"));
             let scenario = violation
                 .and_then(|v| g.violation(v, left))
-                .unwrap_or_else(|| Scenario { violation: None, inspections: vec![g.normal()] });
+                .unwrap_or_else(|| Scenario {
+                    violation: None,
+                    inspections: vec![g.normal()],
+                });
             left -= scenario.inspections.len();
             scenarios.push(scenario);
         }
@@ -218,8 +240,12 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
 
 impl<'p> Gen<'p> {
     fn new(pop: &'p Population, seed: u64) -> Self {
-        let enterprise_index: std::collections::HashMap<_, _> =
-            pop.enterprises.iter().enumerate().map(|(i, e)| (e.credit_code.clone(), i)).collect();
+        let enterprise_index: std::collections::HashMap<_, _> = pop
+            .enterprises
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.credit_code.clone(), i))
+            .collect();
         let mut pairs = vec![];
         let mut left = vec![];
         for (p, plan) in pop.plans.iter().enumerate() {
@@ -228,8 +254,17 @@ impl<'p> Gen<'p> {
                 left.push(plan.allowed_visits);
             }
         }
-        let active = (0..pop.agencies.len()).filter(|&a| !pop.agencies[a].enterprises.is_empty()).collect();
-        Gen { pop, rng: rng(seed, Stream::Traffic), open: (0..pairs.len()).collect(), pairs, left, active }
+        let active = (0..pop.agencies.len())
+            .filter(|&a| !pop.agencies[a].enterprises.is_empty())
+            .collect();
+        Gen {
+            pop,
+            rng: rng(seed, Stream::Traffic),
+            open: (0..pairs.len()).collect(),
+            pairs,
+            left,
+            active,
+        }
     }
 
     fn uuid(&mut self) -> Uuid {
@@ -269,12 +304,18 @@ impl<'p> Gen<'p> {
 
     fn officers(&mut self, agency: usize, count: usize) -> Vec<usize> {
         let pool = &self.pop.agencies[agency].officers;
-        pool.choose_multiple(&mut self.rng, count.min(pool.len())).copied().collect()
+        pool.choose_multiple(&mut self.rng, count.min(pool.len()))
+            .copied()
+            .collect()
     }
 
     fn items(&mut self, agency: usize) -> Vec<usize> {
         let pool = &self.pop.agencies[agency].items;
-        let n = if pool.len() > 1 && self.rng.gen_bool(0.3) { 2 } else { 1 };
+        let n = if pool.len() > 1 && self.rng.gen_bool(0.3) {
+            2
+        } else {
+            1
+        };
         pool.choose_multiple(&mut self.rng, n).copied().collect()
     }
 
@@ -301,15 +342,30 @@ impl<'p> Gen<'p> {
     fn planned_visit(&mut self, pair: usize) -> Visit {
         let (p, enterprise) = self.pairs[pair];
         let plan = &self.pop.plans[p];
-        let agency = self.pop.agency_index(&plan.agency).expect("plans belong to simulated agencies");
-        let n = if plan.items.len() > 1 && self.rng.gen_bool(0.3) { 2 } else { 1 };
+        let agency = self
+            .pop
+            .agency_index(&plan.agency)
+            .expect("plans belong to simulated agencies");
+        let n = if plan.items.len() > 1 && self.rng.gen_bool(0.3) {
+            2
+        } else {
+            1
+        };
         let items: Vec<usize> = plan
             .items
             .choose_multiple(&mut self.rng, n)
-            .map(|code| self.pop.items.iter().position(|i| &i.code == code).expect("plan items are registered"))
+            .map(|code| {
+                self.pop
+                    .items
+                    .iter()
+                    .position(|i| &i.code == code)
+                    .expect("plan items are registered")
+            })
             .collect();
         Visit {
-            kind: InspectionKind::Planned { plan: plan.id.clone() },
+            kind: InspectionKind::Planned {
+                plan: plan.id.clone(),
+            },
             agency,
             enterprise,
             items,
@@ -320,9 +376,18 @@ impl<'p> Gen<'p> {
     }
 
     fn visit(&mut self, kind: InspectionKind, agency: usize, enterprise: Option<usize>) -> Visit {
-        let enterprise = enterprise.unwrap_or_else(|| pick(&mut self.rng, &self.pop.agencies[agency].enterprises));
+        let enterprise = enterprise
+            .unwrap_or_else(|| pick(&mut self.rng, &self.pop.agencies[agency].enterprises));
         let items = self.items(agency);
-        Visit { kind, agency, enterprise, items, officers: vec![], partners: vec![], date_offset: 0 }
+        Visit {
+            kind,
+            agency,
+            enterprise,
+            items,
+            officers: vec![],
+            partners: vec![],
+            date_offset: 0,
+        }
     }
 
     fn unplanned_kind(&mut self, enterprise: usize) -> InspectionKind {
@@ -331,25 +396,59 @@ impl<'p> Gen<'p> {
         let issue = pick(&mut self.rng, catalogue::COMPLAINTS);
         let n: u32 = self.rng.gen_range(0..1_000_000);
         let (trigger, basis) = match self.rng.gen_range(0..10) {
-            0..=3 => (Trigger::Complaint, format!("群众投诉：反映{name}{issue}（投诉编号TS{year}{n:06}）")),
-            4..=5 => (Trigger::Report, format!("12345热线举报转办：{issue}（工单号{year}{n:06}）")),
-            6 => (Trigger::MediaExposure, format!("媒体曝光：{name}{issue}，依职责开展核查")),
-            7 => (Trigger::SuperiorAssignment, format!("上级交办：安全生产治本攻坚专项行动（交办单号JB{year}{:04}）", n % 10_000)),
-            8 => (Trigger::Emergency, "突发事件应急处置：辖区发生安全生产事故，开展举一反三排查".to_string()),
+            0..=3 => (
+                Trigger::Complaint,
+                format!("群众投诉：反映{name}{issue}（投诉编号TS{year}{n:06}）"),
+            ),
+            4..=5 => (
+                Trigger::Report,
+                format!("12345热线举报转办：{issue}（工单号{year}{n:06}）"),
+            ),
+            6 => (
+                Trigger::MediaExposure,
+                format!("媒体曝光：{name}{issue}，依职责开展核查"),
+            ),
+            7 => (
+                Trigger::SuperiorAssignment,
+                format!(
+                    "上级交办：安全生产治本攻坚专项行动（交办单号JB{year}{:04}）",
+                    n % 10_000
+                ),
+            ),
+            8 => (
+                Trigger::Emergency,
+                "突发事件应急处置：辖区发生安全生产事故，开展举一反三排查".to_string(),
+            ),
             _ => (Trigger::Referral, format!("数据监测预警线索转办：{issue}")),
         };
         InspectionKind::Unplanned { trigger, basis }
     }
 
     fn supplementary_kind(&mut self, standard: bool) -> InspectionKind {
-        let reason = if standard { STANDARD_SUPPLEMENT_REASON } else { pick(&mut self.rng, catalogue::SUPPLEMENT_REASONS) };
-        InspectionKind::Supplementary { reason: SupplementReason::parse(reason).expect("catalogue reasons are valid") }
+        let reason = if standard {
+            STANDARD_SUPPLEMENT_REASON
+        } else {
+            pick(&mut self.rng, catalogue::SUPPLEMENT_REASONS)
+        };
+        InspectionKind::Supplementary {
+            reason: SupplementReason::parse(reason).expect("catalogue reasons are valid"),
+        }
     }
 
     fn non_inspection_kind(&mut self) -> InspectionKind {
         use VisitPurpose::*;
         InspectionKind::NonInspection {
-            purpose: pick(&mut self.rng, &[Observation, Supervision, Study, Service, LegalEducation, LegalCheckup]),
+            purpose: pick(
+                &mut self.rng,
+                &[
+                    Observation,
+                    Supervision,
+                    Study,
+                    Service,
+                    LegalEducation,
+                    LegalCheckup,
+                ],
+            ),
         }
     }
 
@@ -374,9 +473,12 @@ impl<'p> Gen<'p> {
     /// The usual lifecycle: shown, mostly scanned, sometimes two-code checked, reported, mostly rated.
     fn usual_life(&mut self, visit: &Visit) -> Life {
         let scanned = self.rng.gen_bool(0.95);
-        let problems = !matches!(visit.kind, InspectionKind::NonInspection { .. }) && self.rng.gen_bool(0.3);
+        let problems =
+            !matches!(visit.kind, InspectionKind::NonInspection { .. }) && self.rng.gen_bool(0.3);
         let report = Some(if problems {
-            Outcome::ProblemsFound { feedback: pick(&mut self.rng, catalogue::PROBLEMS).to_string() }
+            Outcome::ProblemsFound {
+                feedback: pick(&mut self.rng, catalogue::PROBLEMS).to_string(),
+            }
         } else {
             Outcome::NoProblems
         });
@@ -386,7 +488,10 @@ impl<'p> Gen<'p> {
                 55..=84 => 4,
                 _ => 3,
             };
-            let comment = self.rng.gen_bool(0.3).then(|| pick(&mut self.rng, catalogue::GOOD_COMMENTS).to_string());
+            let comment = self
+                .rng
+                .gen_bool(0.3)
+                .then(|| pick(&mut self.rng, catalogue::GOOD_COMMENTS).to_string());
             (level, comment)
         });
         Life {
@@ -410,7 +515,12 @@ impl<'p> Gen<'p> {
     /// A scenario breaking `v`, or `None` when it needs more inspections than are `left` or
     /// the population offers no occasion for it.
     fn violation(&mut self, v: Violation, left: usize) -> Option<Scenario> {
-        let single = |s: SimInspection| Some(Scenario { violation: Some(v), inspections: vec![s] });
+        let single = |s: SimInspection| {
+            Some(Scenario {
+                violation: Some(v),
+                inspections: vec![s],
+            })
+        };
         match v {
             Violation::OverFrequency => {
                 let pair = self.take_fresh_pair()?;
@@ -430,8 +540,17 @@ impl<'p> Gen<'p> {
                 }
                 let mut visit = self.planned_visit(pair);
                 self.staff(&mut visit, None);
-                inspections.push(self.inspection(&visit, Life { refused: Some("plan_frequency_exceeded"), ..Life::default() }));
-                Some(Scenario { violation: Some(v), inspections })
+                inspections.push(self.inspection(
+                    &visit,
+                    Life {
+                        refused: Some("plan_frequency_exceeded"),
+                        ..Life::default()
+                    },
+                ));
+                Some(Scenario {
+                    violation: Some(v),
+                    inspections,
+                })
             }
             Violation::MultiHead => self.multi_head(left),
             _ => {
@@ -443,7 +562,8 @@ impl<'p> Gen<'p> {
                     }
                     Violation::NotYetValid | Violation::RevokedThenScanned => {
                         let agency = pick(&mut self.rng, &self.active);
-                        let enterprise = pick(&mut self.rng, &self.pop.agencies[agency].enterprises);
+                        let enterprise =
+                            pick(&mut self.rng, &self.pop.agencies[agency].enterprises);
                         let kind = self.unplanned_kind(enterprise);
                         self.visit(kind, agency, Some(enterprise))
                     }
@@ -465,27 +585,44 @@ impl<'p> Gen<'p> {
                     Violation::LowRating => {
                         life.scanned = true;
                         let level = self.rng.gen_range(1..=2);
-                        life.rating = Some((level, Some(pick(&mut self.rng, catalogue::BAD_COMMENTS).to_string())));
+                        life.rating = Some((
+                            level,
+                            Some(pick(&mut self.rng, catalogue::BAD_COMMENTS).to_string()),
+                        ));
                         if self.rng.gen_bool(0.5) {
-                            life.feedback = Some(pick(&mut self.rng, catalogue::FEEDBACK).to_string());
+                            life.feedback =
+                                Some(pick(&mut self.rng, catalogue::FEEDBACK).to_string());
                         }
                     }
                     Violation::StandardSupplement if self.rng.gen_bool(0.5) => {
                         // Recorded the day after: only the issuance and the result.
                         visit.date_offset = -1;
-                        life = Life { report: life.report, ..Life::default() };
+                        life = Life {
+                            report: life.report,
+                            ..Life::default()
+                        };
                     }
                     Violation::NotYetValid => {
                         visit.date_offset = 1;
-                        life = Life { not_yet_valid: true, ..Life::default() };
+                        life = Life {
+                            not_yet_valid: true,
+                            ..Life::default()
+                        };
                     }
-                    Violation::RevokedThenScanned => life = Life { revoked_then_scanned: true, ..Life::default() },
+                    Violation::RevokedThenScanned => {
+                        life = Life {
+                            revoked_then_scanned: true,
+                            ..Life::default()
+                        }
+                    }
                     Violation::ForgedToken => {
                         life.forged_first = true;
                         life.scanned = true;
                     }
                     Violation::DisguisedVisit => {
-                        life.report = Some(Outcome::ProblemsFound { feedback: pick(&mut self.rng, catalogue::PROBLEMS).to_string() })
+                        life.report = Some(Outcome::ProblemsFound {
+                            feedback: pick(&mut self.rng, catalogue::PROBLEMS).to_string(),
+                        })
                     }
                     Violation::DoubleRating => {
                         life.scanned = true;
@@ -508,8 +645,12 @@ impl<'p> Gen<'p> {
     /// them share a domain at different levels and check the same item.
     fn multi_head(&mut self, left: usize) -> Option<Scenario> {
         let enterprise = self.rng.gen_range(0..self.pop.enterprises.len());
-        let covering: Vec<usize> =
-            self.active.iter().copied().filter(|&a| self.pop.agencies[a].enterprises.contains(&enterprise)).collect();
+        let covering: Vec<usize> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|&a| self.pop.agencies[a].enterprises.contains(&enterprise))
+            .collect();
         let want = self.rng.gen_range(2..=3).min(left).min(covering.len());
         if want < 2 {
             return None;
@@ -538,37 +679,64 @@ impl<'p> Gen<'p> {
         }
         let mut inspections = vec![];
         for agency in chosen {
-            let kind = if self.rng.gen_bool(0.7) { self.unplanned_kind(enterprise) } else { self.supplementary_kind(false) };
+            let kind = if self.rng.gen_bool(0.7) {
+                self.unplanned_kind(enterprise)
+            } else {
+                self.supplementary_kind(false)
+            };
             let mut visit = self.visit(kind, agency, Some(enterprise));
-            if let Some(item) = shared_item.filter(|i| self.pop.agencies[agency].items.contains(i)) {
+            if let Some(item) = shared_item.filter(|i| self.pop.agencies[agency].items.contains(i))
+            {
                 visit.items = vec![item];
             }
             self.staff(&mut visit, Some(2));
             let life = self.usual_life(&visit);
             inspections.push(self.inspection(&visit, life));
         }
-        Some(Scenario { violation: Some(Violation::MultiHead), inspections })
+        Some(Scenario {
+            violation: Some(Violation::MultiHead),
+            inspections,
+        })
     }
 
     fn officer_step(&mut self, officer: usize, command: OfficerCommand, expect: Expect) -> Step {
         let command_id = self.uuid();
-        Step { action: Action::Officer { officer, command_id, command: Box::new(command) }, expect }
+        Step {
+            action: Action::Officer {
+                officer,
+                command_id,
+                command: Box::new(command),
+            },
+            expect,
+        }
     }
 
     fn inspection(&mut self, visit: &Visit, life: Life) -> SimInspection {
         let pop = self.pop;
         let inspection_id = self.uuid();
-        let refs: Vec<OfficerRef> = visit.officers.iter().map(|&o| pop.officers[o].profile.credential.clone()).collect();
+        let refs: Vec<OfficerRef> = visit
+            .officers
+            .iter()
+            .map(|&o| pop.officers[o].profile.credential.clone())
+            .collect();
         let issue = IssueCode {
             inspection_id,
             kind: visit.kind.clone(),
             agency: pop.agencies[visit.agency].agency.code.clone(),
             enterprise: pop.enterprises[visit.enterprise].credit_code.clone(),
-            items: visit.items.iter().map(|&i| pop.items[i].code.clone()).collect::<Vec<ItemCode>>(),
+            items: visit
+                .items
+                .iter()
+                .map(|&i| pop.items[i].code.clone())
+                .collect::<Vec<ItemCode>>(),
             officers: refs,
             // Set from the device's clock when sent.
             date: NaiveDate::from_ymd_opt(pop.year, 1, 1).expect("1 January exists"),
-            joint_partners: visit.partners.iter().map(|&p| pop.agencies[p].agency.code.clone()).collect::<Vec<AgencyCode>>(),
+            joint_partners: visit
+                .partners
+                .iter()
+                .map(|&p| pop.agencies[p].agency.code.clone())
+                .collect::<Vec<AgencyCode>>(),
         };
         let kind = match visit.kind {
             InspectionKind::Planned { .. } => "planned",
@@ -580,66 +748,136 @@ impl<'p> Gen<'p> {
         let mut steps = vec![];
         let expect = life.refused.map_or(Expect::Accepted, Expect::Refused);
         steps.push(self.officer_step(issuer, OfficerCommand::IssueCode(issue), expect));
-        let done = |steps| SimInspection { inspection_id, kind, date_offset: visit.date_offset, steps };
+        let done = |steps| SimInspection {
+            inspection_id,
+            kind,
+            date_offset: visit.date_offset,
+            steps,
+        };
         if life.refused.is_some() {
             return done(steps);
         }
         let show = OfficerCommand::ShowCode { inspection_id };
         if life.not_yet_valid {
-            steps.push(Step { action: Action::Scan { forged: false }, expect: Expect::Refused("code_not_yet_valid") });
+            steps.push(Step {
+                action: Action::Scan { forged: false },
+                expect: Expect::Refused("code_not_yet_valid"),
+            });
             steps.push(self.officer_step(issuer, show, Expect::Refused("outside_validity")));
             let reason = "检查时间调整，作废后重新赋码".to_string();
-            steps.push(self.officer_step(issuer, OfficerCommand::RevokeCode { inspection_id, reason }, Expect::Accepted));
+            steps.push(self.officer_step(
+                issuer,
+                OfficerCommand::RevokeCode {
+                    inspection_id,
+                    reason,
+                },
+                Expect::Accepted,
+            ));
             return done(steps);
         }
         if life.revoked_then_scanned {
             let reason = "赋码信息有误，作废".to_string();
-            steps.push(self.officer_step(issuer, OfficerCommand::RevokeCode { inspection_id, reason }, Expect::Accepted));
-            steps.push(Step { action: Action::Scan { forged: false }, expect: Expect::Refused("code_revoked") });
+            steps.push(self.officer_step(
+                issuer,
+                OfficerCommand::RevokeCode {
+                    inspection_id,
+                    reason,
+                },
+                Expect::Accepted,
+            ));
+            steps.push(Step {
+                action: Action::Scan { forged: false },
+                expect: Expect::Refused("code_revoked"),
+            });
             return done(steps);
         }
         if life.shown {
             let by = pick(&mut self.rng, &visit.officers);
             steps.push(self.officer_step(by, show, Expect::Accepted));
             if life.retry_show {
-                steps.push(Step { action: Action::Resend, expect: Expect::Refused("duplicate_command") });
+                steps.push(Step {
+                    action: Action::Resend,
+                    expect: Expect::Refused("duplicate_command"),
+                });
             }
         }
         if life.interloper {
-            let outsiders: Vec<usize> = (0..pop.officers.len()).filter(|o| !visit.officers.contains(o)).collect();
+            let outsiders: Vec<usize> = (0..pop.officers.len())
+                .filter(|o| !visit.officers.contains(o))
+                .collect();
             let by = pick(&mut self.rng, &outsiders);
-            let command = OfficerCommand::ReportResult { inspection_id, outcome: Outcome::NoProblems };
+            let command = OfficerCommand::ReportResult {
+                inspection_id,
+                outcome: Outcome::NoProblems,
+            };
             steps.push(self.officer_step(by, command, Expect::Refused("not_assigned")));
         }
         if life.forged_first {
-            steps.push(Step { action: Action::Scan { forged: true }, expect: Expect::Refused("forged_token") });
+            steps.push(Step {
+                action: Action::Scan { forged: true },
+                expect: Expect::Refused("forged_token"),
+            });
         }
         if life.scanned {
-            steps.push(Step { action: Action::Scan { forged: false }, expect: Expect::Accepted });
+            steps.push(Step {
+                action: Action::Scan { forged: false },
+                expect: Expect::Accepted,
+            });
         }
         if life.two_code {
             let by = pick(&mut self.rng, &visit.officers);
             if life.wrong_code {
-                let other = (visit.enterprise + 1 + self.rng.gen_range(0..pop.enterprises.len() - 1)) % pop.enterprises.len();
+                let other =
+                    (visit.enterprise + 1 + self.rng.gen_range(0..pop.enterprises.len() - 1))
+                        % pop.enterprises.len();
                 let enterprise = pop.enterprises[other].credit_code.clone();
-                let command = OfficerCommand::ScanEnterpriseCode { inspection_id, enterprise };
+                let command = OfficerCommand::ScanEnterpriseCode {
+                    inspection_id,
+                    enterprise,
+                };
                 steps.push(self.officer_step(by, command, Expect::Refused("wrong_enterprise")));
             }
             let enterprise = pop.enterprises[visit.enterprise].credit_code.clone();
-            steps.push(self.officer_step(by, OfficerCommand::ScanEnterpriseCode { inspection_id, enterprise }, Expect::Accepted));
+            steps.push(self.officer_step(
+                by,
+                OfficerCommand::ScanEnterpriseCode {
+                    inspection_id,
+                    enterprise,
+                },
+                Expect::Accepted,
+            ));
         }
         if let Some(outcome) = life.report {
             let by = pick(&mut self.rng, &visit.officers);
-            steps.push(self.officer_step(by, OfficerCommand::ReportResult { inspection_id, outcome }, Expect::Accepted));
+            steps.push(self.officer_step(
+                by,
+                OfficerCommand::ReportResult {
+                    inspection_id,
+                    outcome,
+                },
+                Expect::Accepted,
+            ));
         }
         if let (true, Some((level, comment))) = (life.scanned, life.rating) {
-            steps.push(Step { action: Action::Rate { level, comment }, expect: Expect::Accepted });
+            steps.push(Step {
+                action: Action::Rate { level, comment },
+                expect: Expect::Accepted,
+            });
             if life.second_rating {
-                steps.push(Step { action: Action::Rate { level: 1, comment: None }, expect: Expect::Refused("already_rated") });
+                steps.push(Step {
+                    action: Action::Rate {
+                        level: 1,
+                        comment: None,
+                    },
+                    expect: Expect::Refused("already_rated"),
+                });
             }
         }
         if let Some(text) = life.feedback {
-            steps.push(Step { action: Action::Feedback { text }, expect: Expect::Accepted });
+            steps.push(Step {
+                action: Action::Feedback { text },
+                expect: Expect::Accepted,
+            });
         }
         done(steps)
     }

@@ -8,7 +8,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 fn visit(w: &World) -> saoma_domain::inspection::IssueCode {
-    issue(w, InspectionKind::NonInspection { purpose: VisitPurpose::Service }, pair(w))
+    issue(
+        w,
+        InspectionKind::NonInspection {
+            purpose: VisitPurpose::Service,
+        },
+        pair(w),
+    )
 }
 
 async fn raw_post(app: &TestApp, path: &str, body: Vec<u8>) -> (u16, Value) {
@@ -29,15 +35,24 @@ async fn refused(app: &TestApp, envelope: &Value, status: u16, code: &str) {
     let reply = app.client.submit(envelope).await.unwrap();
     assert_eq!(reply.status, status, "{:?}", reply.body);
     assert_eq!(reply.error_code(), Some(code), "{:?}", reply.body);
-    assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_eq!(app.event_count().await, before, "a refused command changed the store");
+    assert!(reply.body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    assert_eq!(
+        app.event_count().await,
+        before,
+        "a refused command changed the store"
+    );
 }
 
 pub async fn malformed_and_mistyped_bodies_are_refused(app: TestApp) {
     let w = populate(&app).await;
     let before = app.event_count().await;
     let (status, body) = raw_post(&app, "/api/v1/commands", b"{\"command\": ".to_vec()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("malformed_json")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("malformed_json"))
+    );
 
     let mut envelope = signed(&w.wang, &OfficerCommand::IssueCode(visit(&w)));
     envelope["device_time"] = json!(12345);
@@ -56,7 +71,10 @@ pub async fn malformed_and_mistyped_bodies_are_refused(app: TestApp) {
     refused(&app, &envelope, 422, "invalid_command").await;
 
     let (status, body) = raw_post(&app, "/api/v1/commands", b"[1,2,3]".to_vec()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
     assert_eq!(app.event_count().await, before);
 }
 
@@ -69,7 +87,12 @@ pub async fn an_oversized_body_is_refused(app: TestApp) {
         basis: "举".repeat(40_000),
     };
     let envelope = signed(&w.wang, &OfficerCommand::IssueCode(cmd));
-    let (status, _) = raw_post(&app, "/api/v1/commands", serde_json::to_vec(&envelope).unwrap()).await;
+    let (status, _) = raw_post(
+        &app,
+        "/api/v1/commands",
+        serde_json::to_vec(&envelope).unwrap(),
+    )
+    .await;
     assert_eq!(status, 413);
     assert_eq!(app.event_count().await, before);
 }
@@ -77,12 +100,18 @@ pub async fn an_oversized_body_is_refused(app: TestApp) {
 pub async fn a_bad_credit_code_check_digit_is_refused(app: TestApp) {
     let w = populate(&app).await;
     let mut envelope = signed(&w.wang, &OfficerCommand::IssueCode(visit(&w)));
-    let code = envelope["command"]["enterprise"].as_str().unwrap().to_string();
+    let code = envelope["command"]["enterprise"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let last = if code.ends_with('0') { "1" } else { "0" };
     envelope["command"]["enterprise"] = json!(format!("{}{last}", &code[..17]));
     refused(&app, &envelope, 422, "invalid_command").await;
     let reply = app.client.submit(&envelope).await.unwrap();
-    assert!(reply.body["error"]["detail"].as_str().unwrap().contains("校验位"));
+    assert!(reply.body["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("校验位"));
 
     let before = app.event_count().await;
     let mut bad = serde_json::to_value(RegistryCommand::RegisterEnterprise {
@@ -96,7 +125,11 @@ pub async fn a_bad_credit_code_check_digit_is_refused(app: TestApp) {
     })
     .unwrap();
     bad["enterprise"]["credit_code"] = json!(format!("{}{last}", &code[..17]));
-    let reply = app.client.post_json("/api/v1/admin/registry", &bad).await.unwrap();
+    let reply = app
+        .client
+        .post_json("/api/v1/admin/registry", &bad)
+        .await
+        .unwrap();
     assert_eq!(reply.status, 422);
     assert_eq!(app.event_count().await, before);
 }
@@ -107,7 +140,10 @@ pub async fn a_201_character_supplement_reason_is_refused(app: TestApp) {
     envelope["command"]["kind"] = json!({"kind": "supplementary", "reason": "补".repeat(201)});
     refused(&app, &envelope, 422, "invalid_command").await;
     let reply = app.client.submit(&envelope).await.unwrap();
-    assert!(reply.body["error"]["detail"].as_str().unwrap().contains("reason_too_long"));
+    assert!(reply.body["error"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("reason_too_long"));
 }
 
 pub async fn bad_signatures_replays_and_unknown_or_suspended_officers_are_refused(app: TestApp) {
@@ -118,32 +154,68 @@ pub async fn bad_signatures_replays_and_unknown_or_suspended_officers_are_refuse
     refused(&app, &envelope, 401, "bad_signature").await;
 
     let stranger = saoma_services::client::Device::new(
-        saoma_domain::ids::OfficerRef::Certificate(saoma_domain::ids::CertificateNo::parse("ZF999999999").unwrap()),
+        saoma_domain::ids::OfficerRef::Certificate(
+            saoma_domain::ids::CertificateNo::parse("ZF999999999").unwrap(),
+        ),
         ed25519_dalek::SigningKey::from_bytes(&[99; 32]),
     );
-    refused(&app, &signed(&stranger, &OfficerCommand::IssueCode(visit(&w))), 403, "unknown_officer").await;
+    refused(
+        &app,
+        &signed(&stranger, &OfficerCommand::IssueCode(visit(&w))),
+        403,
+        "unknown_officer",
+    )
+    .await;
 
     let mut cmd = visit(&w);
     cmd.officers = vec![w.suspended.officer.clone()];
-    refused(&app, &signed(&w.suspended, &OfficerCommand::IssueCode(cmd)), 403, "officer_suspended").await;
+    refused(
+        &app,
+        &signed(&w.suspended, &OfficerCommand::IssueCode(cmd)),
+        403,
+        "officer_suspended",
+    )
+    .await;
 
     // A key other than the registered one, in the officer's name.
-    let impostor = saoma_services::client::Device::new(w.wang.officer.clone(), ed25519_dalek::SigningKey::from_bytes(&[98; 32]));
-    refused(&app, &signed(&impostor, &OfficerCommand::IssueCode(visit(&w))), 403, "unknown_key").await;
+    let impostor = saoma_services::client::Device::new(
+        w.wang.officer.clone(),
+        ed25519_dalek::SigningKey::from_bytes(&[98; 32]),
+    );
+    refused(
+        &app,
+        &signed(&impostor, &OfficerCommand::IssueCode(visit(&w))),
+        403,
+        "unknown_key",
+    )
+    .await;
 
     // A key revoked by an event of its own.
     let reply = app
-        .register(RegistryCommand::RevokeDeviceKey { officer: w.li.officer.clone(), key_id: w.li.public_key().key_id() })
+        .register(RegistryCommand::RevokeDeviceKey {
+            officer: w.li.officer.clone(),
+            key_id: w.li.public_key().key_id(),
+        })
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let mut cmd = visit(&w);
     cmd.officers = vec![w.li.officer.clone()];
-    refused(&app, &signed(&w.li, &OfficerCommand::IssueCode(cmd)), 403, "key_revoked").await;
+    refused(
+        &app,
+        &signed(&w.li, &OfficerCommand::IssueCode(cmd)),
+        403,
+        "key_revoked",
+    )
+    .await;
 
     // A key cannot sign anything dated before its registration.
     let mut cmd = visit(&w);
     cmd.officers = vec![w.wang.officer.clone()];
-    let early = w.wang.sign(&OfficerCommand::IssueCode(cmd), now() - chrono::Duration::hours(1), Uuid::new_v4());
+    let early = w.wang.sign(
+        &OfficerCommand::IssueCode(cmd),
+        now() - chrono::Duration::hours(1),
+        Uuid::new_v4(),
+    );
     refused(&app, &early, 403, "key_not_yet_valid").await;
 
     // The same signed command twice: stored once, the replay refused with the original outcome.
@@ -152,7 +224,10 @@ pub async fn bad_signatures_replays_and_unknown_or_suspended_officers_are_refuse
     assert_eq!(first.status, 201);
     refused(&app, &envelope, 409, "duplicate_command").await;
     let again = app.client.submit(&envelope).await.unwrap();
-    assert_eq!(again.body["error"]["original"]["events"], first.body["events"]);
+    assert_eq!(
+        again.body["error"]["original"]["events"],
+        first.body["events"]
+    );
 }
 
 pub async fn admin_endpoints_need_the_admin_token(app: TestApp) {
@@ -162,9 +237,18 @@ pub async fn admin_endpoints_need_the_admin_token(app: TestApp) {
         .post_json("/api/v1/admin/import/commands", &json!([]))
         .await
         .unwrap();
-    assert_eq!((reply.status, reply.error_code()), (401, Some("unauthorized")));
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (401, Some("unauthorized"))
+    );
     let wrong = saoma_services::client::Client::new(&app.base, Some("wrong".into()));
-    let reply = wrong.get(&format!("/api/v1/admin/inspections/{}/events", Uuid::new_v4())).await.unwrap();
+    let reply = wrong
+        .get(&format!(
+            "/api/v1/admin/inspections/{}/events",
+            Uuid::new_v4()
+        ))
+        .await
+        .unwrap();
     assert_eq!(reply.status, 401);
     assert_eq!(app.event_count().await, before);
 }
@@ -185,18 +269,43 @@ pub async fn a_forged_token_is_refused_and_recorded(app: TestApp) {
     let w = populate(&app).await;
     let cmd = visit(&w);
     let id = cmd.inspection_id;
-    let issued = app.client.submit(&signed(&w.wang, &OfficerCommand::IssueCode(cmd))).await.unwrap();
+    let issued = app
+        .client
+        .submit(&signed(&w.wang, &OfficerCommand::IssueCode(cmd)))
+        .await
+        .unwrap();
     let token = issued.body["token"].as_str().unwrap();
     // Same inspection id, tag altered.
     let mut forged = token.to_string();
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
-    let reply = app.public.post_json(&format!("/api/v1/codes/{forged}/scan"), &json!({})).await.unwrap();
-    assert_eq!((reply.status, reply.error_code()), (409, Some("forged_token")));
-    let view = app.public.get(&format!("/api/v1/codes/{forged}")).await.unwrap();
-    assert_eq!((view.status, view.error_code()), (404, Some("unknown_code")));
-    let garbage = app.public.post_json("/api/v1/codes/not-a-token/scan", &json!({})).await.unwrap();
-    assert_eq!((garbage.status, garbage.error_code()), (404, Some("unknown_code")));
+    let reply = app
+        .public
+        .post_json(&format!("/api/v1/codes/{forged}/scan"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (409, Some("forged_token"))
+    );
+    let view = app
+        .public
+        .get(&format!("/api/v1/codes/{forged}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (view.status, view.error_code()),
+        (404, Some("unknown_code"))
+    );
+    let garbage = app
+        .public
+        .post_json("/api/v1/codes/not-a-token/scan", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (garbage.status, garbage.error_code()),
+        (404, Some("unknown_code"))
+    );
     let trace = crate::lifecycle::assert_trace_verifies(&app, id).await;
     assert_eq!(types(&trace), ["CodeIssued", "ScanRefused"]);
 }

@@ -54,6 +54,6 @@ async fn postgres_database() -> Option<String> {
 }
 
 #[allow(unused_imports)]
-use Backend as _;
-#[allow(unused_imports)]
 use spawn_app as _;
+#[allow(unused_imports)]
+use Backend as _;

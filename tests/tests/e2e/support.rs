@@ -2,11 +2,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
-use saoma_domain::ids::{AgencyCode, CertificateNo, CreditCode, ItemCode, OfficerRef, PlanId, RegionCode};
+use saoma_domain::ids::{
+    AgencyCode, CertificateNo, CreditCode, ItemCode, OfficerRef, PlanId, RegionCode,
+};
 use saoma_domain::inspection::{shanghai_date, OfficerCommand};
 use saoma_domain::registry::{
-    Agency, AgencyLevel, CreditGrade, EnforcementDomain, Enterprise, EnterpriseStatus, Item, OfficerProfile, Plan,
-    RegistryCommand,
+    Agency, AgencyLevel, CreditGrade, EnforcementDomain, Enterprise, EnterpriseStatus, Item,
+    OfficerProfile, Plan, RegistryCommand,
 };
 use saoma_services::client::{Client, Device, Reply};
 use saoma_services::config::{Secret, Settings};
@@ -21,18 +23,20 @@ pub enum Backend {
     Postgres(String),
 }
 
+/// A running service: in this process (`spawn_app`) or a `saoma serve` child process.
 pub struct TestApp {
-    pub state: SharedState,
     pub client: Client,
     pub public: Client,
     pub base: String,
-    _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
+    _dir: Option<tempfile::TempDir>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 
@@ -47,30 +51,52 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         },
         ..Settings::default()
     };
-    let state = saoma_services::serve::build_state(&settings, None).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let state: SharedState = saoma_services::serve::build_state(&settings, None)
+        .await
+        .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(state.clone(), settings.max_command_bytes);
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("server");
     });
     TestApp {
-        state,
         client: Client::new(&base, Some(ADMIN_TOKEN.into())),
         public: Client::new(&base, None),
         base,
-        _dir: dir,
-        server,
+        _dir: Some(dir),
+        server: Some(server),
     }
 }
 
 impl TestApp {
+    /// A service at `base` that some other owner runs (e.g. a child process).
+    pub fn at(base: &str, admin_token: &str) -> Self {
+        TestApp {
+            client: Client::new(base, Some(admin_token.into())),
+            public: Client::new(base, None),
+            base: base.to_string(),
+            _dir: None,
+            server: None,
+        }
+    }
+
     pub async fn event_count(&self) -> i64 {
-        self.state.app.store().count().await.expect("count")
+        let stats = self.client.get("/api/v1/admin/stats").await.expect("stats");
+        assert_eq!(stats.status, 200, "{:?}", stats.body);
+        stats.body["events"].as_i64().expect("event count")
     }
 
     pub async fn register(&self, command: RegistryCommand) -> Reply {
-        self.client.post_json("/api/v1/admin/registry", &serde_json::to_value(command).unwrap()).await.unwrap()
+        self.client
+            .post_json(
+                "/api/v1/admin/registry",
+                &serde_json::to_value(command).unwrap(),
+            )
+            .await
+            .unwrap()
     }
 }
 
@@ -156,9 +182,21 @@ pub async fn populate(app: &TestApp) -> World {
         },
     ];
     for (code, name, status) in [
-        (&w.enterprise, "西宁华创食品有限公司", EnterpriseStatus::Active),
-        (&w.other_enterprise, "西宁高原机械有限公司", EnterpriseStatus::Active),
-        (&w.closed_enterprise, "西宁旧城贸易有限公司", EnterpriseStatus::Deregistered),
+        (
+            &w.enterprise,
+            "西宁华创食品有限公司",
+            EnterpriseStatus::Active,
+        ),
+        (
+            &w.other_enterprise,
+            "西宁高原机械有限公司",
+            EnterpriseStatus::Active,
+        ),
+        (
+            &w.closed_enterprise,
+            "西宁旧城贸易有限公司",
+            EnterpriseStatus::Deregistered,
+        ),
     ] {
         commands.push(RegistryCommand::RegisterEnterprise {
             enterprise: Enterprise {
@@ -184,7 +222,10 @@ pub async fn populate(app: &TestApp) -> World {
                 phone: Some("13800138000".into()),
             },
         });
-        commands.push(RegistryCommand::RegisterDeviceKey { officer: d.officer.clone(), public_key: d.public_key() });
+        commands.push(RegistryCommand::RegisterDeviceKey {
+            officer: d.officer.clone(),
+            public_key: d.public_key(),
+        });
     }
     commands.push(RegistryCommand::SetOfficerStatus {
         officer: w.suspended.officer.clone(),
