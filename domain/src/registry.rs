@@ -293,7 +293,7 @@ impl DomainEvent for RegistryEvent {
 pub enum RegistryError {
     #[error("执法人员未登记")]
     UnknownOfficer,
-    #[error("该设备密钥已登记")]
+    #[error("该设备密钥已吊销，不能重新登记")]
     KeyAlreadyRegistered,
     #[error("该设备密钥不存在")]
     UnknownKey,
@@ -397,13 +397,16 @@ impl Registry {
             }
             (C::RegisterDeviceKey { public_key, .. }, Entry::Officer(old)) => {
                 let key_id = public_key.key_id();
-                if old.device_key(&key_id).is_some() {
-                    return Err(RegistryError::KeyAlreadyRegistered);
+                match old.device_key(&key_id) {
+                    // Registering an active key again changes nothing, so imports can repeat.
+                    Some(k) if k.revoked_at.is_none() => vec![],
+                    // A revoked key stays revoked: it cannot be registered again.
+                    Some(_) => return Err(RegistryError::KeyAlreadyRegistered),
+                    None => vec![E::DeviceKeyRegistered {
+                        key_id,
+                        public_key: *public_key,
+                    }],
                 }
-                vec![E::DeviceKeyRegistered {
-                    key_id,
-                    public_key: *public_key,
-                }]
             }
             (C::RevokeDeviceKey { key_id, .. }, Entry::Officer(old)) => {
                 match old.device_key(key_id) {
@@ -552,5 +555,250 @@ impl Aggregate for Registry {
     fn apply(&mut self, event: Sealed<RegistryEvent>) {
         self.evolve(&event.event, event.meta.recorded_at);
         self.chain.advance(event.sequence, event.hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CertificateNo, RegionCode};
+    use crate::seal::Actor;
+    use ed25519_dalek::SigningKey;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn request(command: RegistryCommand, time: &str) -> RegistryRequest {
+        RegistryRequest {
+            command,
+            meta: EventMeta {
+                recorded_at: at(time),
+                device_time: None,
+                late: false,
+                actor: Actor::Admin {
+                    name: "测试".into(),
+                },
+                command_id: None,
+            },
+        }
+    }
+
+    fn officer_ref() -> OfficerRef {
+        OfficerRef::Certificate(CertificateNo::parse("ZF630100001").unwrap())
+    }
+
+    fn register_officer() -> RegistryCommand {
+        RegistryCommand::RegisterOfficer {
+            officer: OfficerProfile {
+                credential: officer_ref(),
+                name: "王五".into(),
+                agency: AgencyCode::parse("QH-SCJ").unwrap(),
+                phone: None,
+            },
+        }
+    }
+
+    fn key() -> PublicKey {
+        PublicKey(SigningKey::from_bytes(&[4; 32]).verifying_key())
+    }
+
+    /// Runs commands in order, applying what each decides; returns the state and the events.
+    fn run(
+        commands: Vec<(RegistryCommand, &str)>,
+    ) -> (Registry, Vec<Result<Vec<RegistryEvent>, RegistryError>>) {
+        let mut state = Registry::default();
+        let mut results = vec![];
+        for (command, time) in commands {
+            let r = request(command, time);
+            let decided = state.decide(&r);
+            if let Ok(events) = &decided {
+                for e in events {
+                    state.evolve(e, r.meta.recorded_at);
+                }
+            }
+            results.push(decided);
+        }
+        (state, results)
+    }
+
+    #[test]
+    fn registering_the_same_record_twice_records_it_once() {
+        let (_, results) = run(vec![
+            (register_officer(), "2026-01-01T00:00:00Z"),
+            (register_officer(), "2026-01-02T00:00:00Z"),
+        ]);
+        assert_eq!(results[0].as_ref().unwrap().len(), 1);
+        assert_eq!(results[1], Ok(vec![]));
+    }
+
+    #[test]
+    fn a_changed_record_is_recorded_as_an_update() {
+        let mut changed = register_officer();
+        if let RegistryCommand::RegisterOfficer { officer } = &mut changed {
+            officer.name = "王五一".into();
+        }
+        let (state, results) = run(vec![
+            (register_officer(), "2026-01-01T00:00:00Z"),
+            (changed, "2026-01-02T00:00:00Z"),
+        ]);
+        assert!(matches!(
+            results[1].as_deref(),
+            Ok([RegistryEvent::OfficerUpdated { .. }])
+        ));
+        assert!(matches!(state.entry, Entry::Officer(ref o) if o.profile.name == "王五一"));
+    }
+
+    #[test]
+    fn a_device_key_is_valid_from_its_recorded_registration_time() {
+        let (state, _) = run(vec![
+            (register_officer(), "2026-01-01T00:00:00Z"),
+            (
+                RegistryCommand::RegisterDeviceKey {
+                    officer: officer_ref(),
+                    public_key: key(),
+                },
+                "2026-02-01T08:00:00Z",
+            ),
+        ]);
+        let Entry::Officer(o) = state.entry else {
+            panic!("officer expected")
+        };
+        assert_eq!(
+            o.device_key(&key().key_id()).unwrap().registered_at,
+            at("2026-02-01T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn an_active_key_registered_again_changes_nothing_but_a_revoked_key_cannot_return() {
+        let register = || RegistryCommand::RegisterDeviceKey {
+            officer: officer_ref(),
+            public_key: key(),
+        };
+        let (_, results) = run(vec![
+            (register_officer(), "2026-01-01T00:00:00Z"),
+            (register(), "2026-01-02T00:00:00Z"),
+            (register(), "2026-01-03T00:00:00Z"),
+            (
+                RegistryCommand::RevokeDeviceKey {
+                    officer: officer_ref(),
+                    key_id: key().key_id(),
+                },
+                "2026-01-04T00:00:00Z",
+            ),
+            (register(), "2026-01-05T00:00:00Z"),
+            (
+                RegistryCommand::RevokeDeviceKey {
+                    officer: officer_ref(),
+                    key_id: key().key_id(),
+                },
+                "2026-01-06T00:00:00Z",
+            ),
+        ]);
+        assert_eq!(results[2], Ok(vec![]));
+        assert!(matches!(
+            results[3].as_deref(),
+            Ok([RegistryEvent::DeviceKeyRevoked { .. }])
+        ));
+        assert_eq!(results[4], Err(RegistryError::KeyAlreadyRegistered));
+        assert_eq!(results[5], Err(RegistryError::KeyAlreadyRevoked));
+    }
+
+    #[test]
+    fn keys_and_status_need_a_registered_officer() {
+        let (_, results) = run(vec![
+            (
+                RegistryCommand::RegisterDeviceKey {
+                    officer: officer_ref(),
+                    public_key: key(),
+                },
+                "2026-01-01T00:00:00Z",
+            ),
+            (
+                RegistryCommand::SetOfficerStatus {
+                    officer: officer_ref(),
+                    status: OfficerStatus::Suspended,
+                },
+                "2026-01-01T00:00:00Z",
+            ),
+        ]);
+        assert_eq!(results[0], Err(RegistryError::UnknownOfficer));
+        assert_eq!(results[1].as_ref().unwrap_err().code(), "unknown_officer");
+    }
+
+    #[test]
+    fn revoking_an_unknown_key_is_refused() {
+        let (_, results) = run(vec![
+            (register_officer(), "2026-01-01T00:00:00Z"),
+            (
+                RegistryCommand::RevokeDeviceKey {
+                    officer: officer_ref(),
+                    key_id: key().key_id(),
+                },
+                "2026-01-02T00:00:00Z",
+            ),
+        ]);
+        assert_eq!(results[1], Err(RegistryError::UnknownKey));
+    }
+
+    #[test]
+    fn empty_names_missing_legal_bases_and_incomplete_plans_are_refused() {
+        let item = |name: &str, basis: &str| RegistryCommand::RegisterItem {
+            item: Item {
+                code: ItemCode::parse("SC-001").unwrap(),
+                name: name.into(),
+                legal_basis: basis.into(),
+                domain: EnforcementDomain::FoodDrug,
+            },
+        };
+        let plan = RegistryCommand::ApprovePlan {
+            plan: Plan {
+                id: PlanId::parse("P-1").unwrap(),
+                agency: AgencyCode::parse("QH-SCJ").unwrap(),
+                year: 2026,
+                enterprises: vec![],
+                items: vec![ItemCode::parse("SC-001").unwrap()],
+                allowed_visits: 1,
+            },
+        };
+        let agency = RegistryCommand::RegisterAgency {
+            agency: Agency {
+                code: AgencyCode::parse("QH-SCJ").unwrap(),
+                name: "名".repeat(101),
+                level: AgencyLevel::Province,
+                region: RegionCode::parse("630000").unwrap(),
+                domain: EnforcementDomain::MarketRegulation,
+            },
+        };
+        let (_, results) = run(vec![
+            (item(" ", "《食品安全法》"), "2026-01-01T00:00:00Z"),
+            (item("食品检查", " "), "2026-01-01T00:00:00Z"),
+            (plan, "2026-01-01T00:00:00Z"),
+            (agency, "2026-01-01T00:00:00Z"),
+        ]);
+        assert_eq!(results[0], Err(RegistryError::Name));
+        assert_eq!(results[1], Err(RegistryError::LegalBasisRequired));
+        assert_eq!(results[2], Err(RegistryError::PlanIncomplete));
+        assert_eq!(results[3], Err(RegistryError::Name));
+    }
+
+    #[test]
+    fn a_command_for_another_kind_of_entity_is_refused() {
+        let (_, results) = run(vec![
+            (register_officer(), "2026-01-01T00:00:00Z"),
+            (
+                RegistryCommand::RegisterItem {
+                    item: Item {
+                        code: ItemCode::parse("SC-001").unwrap(),
+                        name: "食品检查".into(),
+                        legal_basis: "《食品安全法》".into(),
+                        domain: EnforcementDomain::FoodDrug,
+                    },
+                },
+                "2026-01-02T00:00:00Z",
+            ),
+        ]);
+        assert_eq!(results[1], Err(RegistryError::EntityMismatch));
     }
 }

@@ -114,8 +114,11 @@ fn the_checked_in_json_schemas_match_the_rust_wire_types() {
             continue;
         }
         if update {
+            // Write and rename, so tests reading the files meanwhile never see half of one.
             std::fs::create_dir_all(&dir).expect("create schemas/json");
-            std::fs::write(&path, want).expect("write a schema file");
+            let partial = path.with_extension("json.partial");
+            std::fs::write(&partial, want).expect("write a schema file");
+            std::fs::rename(&partial, &path).expect("replace a schema file");
         } else {
             drifted.push(file);
         }

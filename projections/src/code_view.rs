@@ -3,9 +3,7 @@
 //! itself names.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use saoma_domain::inspection::{
-    InspectionEvent, InspectionKind, Outcome, Scanner, ValidityState,
-};
+use saoma_domain::inspection::{InspectionEvent, InspectionKind, Outcome, Scanner, ValidityState};
 use saoma_domain::seal::Sealed;
 use serde::Serialize;
 use uuid::Uuid;
@@ -121,22 +119,34 @@ impl CodeView {
                         inspection_id: *inspection_id,
                         kind,
                         kind_detail,
-                        agency: NamedParty { code: agency.code.to_string(), name: agency.name.clone() },
+                        agency: NamedParty {
+                            code: agency.code.to_string(),
+                            name: agency.name.clone(),
+                        },
                         enterprise: NamedParty {
                             code: enterprise.credit_code.to_string(),
                             name: enterprise.name.clone(),
                         },
                         officers: officers
                             .iter()
-                            .map(|o| OfficerLine { name: o.name.clone(), credential: o.id.key() })
+                            .map(|o| OfficerLine {
+                                name: o.name.clone(),
+                                credential: o.id.key(),
+                            })
                             .collect(),
                         items: items
                             .iter()
-                            .map(|i| ItemLine { name: i.name.clone(), legal_basis: i.legal_basis.clone() })
+                            .map(|i| ItemLine {
+                                name: i.name.clone(),
+                                legal_basis: i.legal_basis.clone(),
+                            })
                             .collect(),
                         joint_partners: joint_partners
                             .iter()
-                            .map(|a| NamedParty { code: a.code.to_string(), name: a.name.clone() })
+                            .map(|a| NamedParty {
+                                code: a.code.to_string(),
+                                name: a.name.clone(),
+                            })
                             .collect(),
                         date: *date,
                         valid_from: validity.valid_from,
@@ -158,11 +168,19 @@ impl CodeView {
                     v.mutual_verified = by_enterprise && by_officer;
                 }
                 (InspectionEvent::RatingGiven { level, comment, at }, Some(v)) => {
-                    v.rating = Some(RatingLine { level: *level, comment: comment.clone(), at: *at })
+                    v.rating = Some(RatingLine {
+                        level: *level,
+                        comment: comment.clone(),
+                        at: *at,
+                    })
                 }
                 (InspectionEvent::ResultReported { outcome, at }, Some(v)) => {
                     v.result = Some(match outcome {
-                        Outcome::NoProblems => ResultLine { problems_found: false, feedback: None, at: *at },
+                        Outcome::NoProblems => ResultLine {
+                            problems_found: false,
+                            feedback: None,
+                            at: *at,
+                        },
                         Outcome::ProblemsFound { feedback } => ResultLine {
                             problems_found: true,
                             feedback: Some(feedback.clone()),

@@ -16,7 +16,9 @@ use saoma_domain::inspection::{
     TokenCheck as DomainToken, ValidityRule,
 };
 use saoma_domain::keys::{KeyId, Notary, PublicKey};
-use saoma_domain::registry::{Registry, RegistryCommand, RegistryError, RegistryEvent, RegistryRequest};
+use saoma_domain::registry::{
+    Registry, RegistryCommand, RegistryError, RegistryEvent, RegistryRequest,
+};
 use saoma_domain::seal::{parse_stored, verify_stored, Actor, Chain, EventMeta, SealError, Sealed};
 use saoma_projections::code_view::CodeView;
 use serde::Serialize;
@@ -35,7 +37,11 @@ pub struct Committed {
 
 impl<E: cqrs_es::DomainEvent> From<&Sealed<E>> for Committed {
     fn from(s: &Sealed<E>) -> Self {
-        Committed { sequence: s.sequence, event_type: s.event.event_type(), hash: s.hash.to_hex() }
+        Committed {
+            sequence: s.sequence,
+            event_type: s.event.event_type(),
+            hash: s.hash.to_hex(),
+        }
     }
 }
 
@@ -57,7 +63,11 @@ pub struct Accepted {
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("{message}: {detail}")]
-    Invalid { code: &'static str, message: &'static str, detail: String },
+    Invalid {
+        code: &'static str,
+        message: &'static str,
+        detail: String,
+    },
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -66,10 +76,16 @@ pub enum Refusal {
     Registry(#[from] RegistryError),
     /// The scan was refused and the attempt recorded as `committed`.
     #[error("{}", reason.message())]
-    ScanRefused { reason: ScanRefusal, committed: Committed },
+    ScanRefused {
+        reason: ScanRefusal,
+        committed: Committed,
+    },
     /// The command id was already executed on this inspection; nothing new was stored.
     #[error("重复提交的指令")]
-    Duplicate { inspection_id: Uuid, original: Vec<Committed> },
+    Duplicate {
+        inspection_id: Uuid,
+        original: Vec<Committed>,
+    },
     #[error("检查码无效")]
     UnknownCode,
     #[error("检查不存在")]
@@ -94,7 +110,11 @@ impl Refusal {
     }
 
     pub fn invalid(detail: impl ToString) -> Self {
-        Refusal::Invalid { code: "invalid_command", message: "指令格式错误", detail: detail.to_string() }
+        Refusal::Invalid {
+            code: "invalid_command",
+            message: "指令格式错误",
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -156,12 +176,20 @@ impl App {
     /// Rebuilds the in-memory registry and plan usage from the store.
     pub async fn reload(&self) -> anyhow::Result<()> {
         let mut view = RegistryView::default();
-        for row in self.store.all_of_type(<Registry as cqrs_es::Aggregate>::TYPE).await? {
+        for row in self
+            .store
+            .all_of_type(<Registry as cqrs_es::Aggregate>::TYPE)
+            .await?
+        {
             let event: Sealed<RegistryEvent> = parse_stored(&row.payload)?;
             view.apply(&row.aggregate_id, &event);
         }
         let mut usage = PlanUsage::new();
-        for row in self.store.of_event_types("Inspection", ["CodeIssued", "CodeRevoked"]).await? {
+        for row in self
+            .store
+            .of_event_types("Inspection", ["CodeIssued", "CodeRevoked"])
+            .await?
+        {
             let event: Sealed<InspectionEvent> = parse_stored(&row.payload)?;
             track_plan_usage(&mut usage, &event.event, row.aggregate_id.parse()?);
         }
@@ -189,7 +217,11 @@ impl App {
     }
 
     /// Executes an officer's signed envelope, exactly as received.
-    pub async fn submit_signed(&self, raw: Value, received_at: DateTime<Utc>) -> Result<Accepted, Refusal> {
+    pub async fn submit_signed(
+        &self,
+        raw: Value,
+        received_at: DateTime<Utc>,
+    ) -> Result<Accepted, Refusal> {
         let envelope: SignedEnvelope<OfficerCommand> =
             serde_json::from_value(raw.clone()).map_err(Refusal::invalid)?;
         let auth = {
@@ -202,7 +234,10 @@ impl App {
             recorded_at: received_at,
             device_time: Some(auth.device_time),
             late: auth.late,
-            actor: Actor::Officer { officer: auth.officer.clone(), key_id: auth.key_id.clone() },
+            actor: Actor::Officer {
+                officer: auth.officer.clone(),
+                key_id: auth.key_id.clone(),
+            },
             command_id: Some(envelope.command_id),
         };
         let (command, _guard) = match envelope.command {
@@ -212,18 +247,35 @@ impl App {
                     _ => None,
                 };
                 let facts = self.issue_facts(&issue);
-                (InspectionCommand::IssueCode { command: issue, facts }, guard)
+                (
+                    InspectionCommand::IssueCode {
+                        command: issue,
+                        facts,
+                    },
+                    guard,
+                )
             }
             OfficerCommand::ShowCode { .. } => (InspectionCommand::ShowCode, None),
             OfficerCommand::ScanEnterpriseCode { enterprise, .. } => {
                 (InspectionCommand::ScanEnterpriseCode { enterprise }, None)
             }
-            OfficerCommand::ReportResult { outcome, .. } => (InspectionCommand::ReportResult { outcome }, None),
-            OfficerCommand::RevokeCode { reason, .. } => (InspectionCommand::RevokeCode { reason }, None),
+            OfficerCommand::ReportResult { outcome, .. } => {
+                (InspectionCommand::ReportResult { outcome }, None)
+            }
+            OfficerCommand::RevokeCode { reason, .. } => {
+                (InspectionCommand::RevokeCode { reason }, None)
+            }
         };
-        let request = InspectionRequest { inspection_id, command, meta, signed: Some(raw) };
+        let request = InspectionRequest {
+            inspection_id,
+            command,
+            meta,
+            signed: Some(raw),
+        };
         let committed = self.execute_inspection(request).await?;
-        let issued = committed.iter().any(|e| matches!(e.payload.event, InspectionEvent::CodeIssued { .. }));
+        let issued = committed
+            .iter()
+            .any(|e| matches!(e.payload.event, InspectionEvent::CodeIssued { .. }));
         let (token, url) = if issued {
             let (t, u) = self.code_url(&inspection_id);
             (Some(t), Some(u))
@@ -232,7 +284,10 @@ impl App {
         };
         Ok(Accepted {
             inspection_id,
-            events: committed.iter().map(|e| Committed::from(&e.payload)).collect(),
+            events: committed
+                .iter()
+                .map(|e| Committed::from(&e.payload))
+                .collect(),
             late: auth.late,
             token,
             url,
@@ -256,7 +311,11 @@ impl App {
         IssueFacts {
             agency: registry.agency(&issue.agency).cloned(),
             enterprise: registry.enterprise(&issue.enterprise).cloned(),
-            items: issue.items.iter().map(|i| registry.item(i).cloned()).collect(),
+            items: issue
+                .items
+                .iter()
+                .map(|i| registry.item(i).cloned())
+                .collect(),
             officers: issue
                 .officers
                 .iter()
@@ -269,7 +328,11 @@ impl App {
                     })
                 })
                 .collect(),
-            partners: issue.joint_partners.iter().map(|a| registry.agency(a).cloned()).collect(),
+            partners: issue
+                .joint_partners
+                .iter()
+                .map(|a| registry.agency(a).cloned())
+                .collect(),
             plan,
             validity: self.validity,
         }
@@ -283,7 +346,10 @@ impl App {
     ) -> Result<Vec<EventEnvelope<Inspection>>, Refusal> {
         let id = request.inspection_id;
         let command_id = request.meta.command_id;
-        let result = self.store.execute::<Inspection>(&id.to_string(), request, &self.notary).await;
+        let result = self
+            .store
+            .execute::<Inspection>(&id.to_string(), request, &self.notary)
+            .await;
         let committed = match result {
             Err(AggregateError::UserError(InspectionError::DuplicateCommand)) => {
                 let original = self
@@ -293,7 +359,10 @@ impl App {
                     .filter(|e| e.meta.command_id == command_id)
                     .map(Committed::from)
                     .collect();
-                return Err(Refusal::Duplicate { inspection_id: id, original });
+                return Err(Refusal::Duplicate {
+                    inspection_id: id,
+                    original,
+                });
             }
             other => other.map_err(from_aggregate)?,
         };
@@ -306,7 +375,10 @@ impl App {
         for e in &committed {
             metrics::counter!("saoma_events_committed_total", "type" => e.payload.event.event_type()).increment(1);
             if let InspectionEvent::ScanRefused { reason, .. } = &e.payload.event {
-                return Err(Refusal::ScanRefused { reason: *reason, committed: Committed::from(&e.payload) });
+                return Err(Refusal::ScanRefused {
+                    reason: *reason,
+                    committed: Committed::from(&e.payload),
+                });
             }
         }
         Ok(committed)
@@ -319,14 +391,21 @@ impl App {
             TokenCheck::Genuine(id) => (id, DomainToken::Genuine),
             TokenCheck::Forged(id) => (id, DomainToken::Forged),
         };
-        if self.store.stream("Inspection", &id.to_string()).await?.is_empty() {
+        if self
+            .store
+            .stream("Inspection", &id.to_string())
+            .await?
+            .is_empty()
+        {
             return Err(Refusal::UnknownCode);
         }
         let request = self.public_request(id, InspectionCommand::ScanCode { token: check }, at);
-        self.execute_inspection(request).await.map_err(|e| match e {
-            Refusal::Inspection(InspectionError::NotIssued) => Refusal::UnknownCode,
-            e => e,
-        })?;
+        self.execute_inspection(request)
+            .await
+            .map_err(|e| match e {
+                Refusal::Inspection(InspectionError::NotIssued) => Refusal::UnknownCode,
+                e => e,
+            })?;
         self.view(id, at).await
     }
 
@@ -349,7 +428,12 @@ impl App {
         self.view(id, at).await
     }
 
-    pub async fn feedback(&self, token: &str, text: String, at: DateTime<Utc>) -> Result<CodeView, Refusal> {
+    pub async fn feedback(
+        &self,
+        token: &str,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> Result<CodeView, Refusal> {
         let id = self.genuine(token)?;
         let request = self.public_request(id, InspectionCommand::GiveFeedback { text }, at);
         self.execute_inspection(request).await?;
@@ -363,11 +447,22 @@ impl App {
         }
     }
 
-    fn public_request(&self, id: Uuid, command: InspectionCommand, at: DateTime<Utc>) -> InspectionRequest {
+    fn public_request(
+        &self,
+        id: Uuid,
+        command: InspectionCommand,
+        at: DateTime<Utc>,
+    ) -> InspectionRequest {
         InspectionRequest {
             inspection_id: id,
             command,
-            meta: EventMeta { recorded_at: at, device_time: None, late: false, actor: Actor::TokenHolder, command_id: None },
+            meta: EventMeta {
+                recorded_at: at,
+                device_time: None,
+                late: false,
+                actor: Actor::TokenHolder,
+                command_id: None,
+            },
             signed: None,
         }
     }
@@ -400,7 +495,10 @@ impl App {
             match verify_stored(&row.payload, &chain, |k| (k == &key_id).then_some(key)) {
                 Ok(hash) => chain.advance(chain.version + 1, hash),
                 Err(e) => {
-                    broken = Some(TraceBreak { sequence: row.sequence, error: e });
+                    broken = Some(TraceBreak {
+                        sequence: row.sequence,
+                        error: e,
+                    });
                     break;
                 }
             }
@@ -427,16 +525,25 @@ impl App {
                 recorded_at: at,
                 device_time: None,
                 late: false,
-                actor: Actor::Admin { name: admin.to_string() },
+                actor: Actor::Admin {
+                    name: admin.to_string(),
+                },
                 command_id: None,
             },
         };
-        let committed = self.store.execute::<Registry>(&entity, request, &self.notary).await.map_err(from_aggregate)?;
+        let committed = self
+            .store
+            .execute::<Registry>(&entity, request, &self.notary)
+            .await
+            .map_err(from_aggregate)?;
         let mut view = self.registry.write().expect("registry lock");
         for e in &committed {
             view.apply(&entity, &e.payload);
         }
-        Ok(committed.iter().map(|e| Committed::from(&e.payload)).collect())
+        Ok(committed
+            .iter()
+            .map(|e| Committed::from(&e.payload))
+            .collect())
     }
 }
 
@@ -462,8 +569,15 @@ pub struct Trace {
 
 fn track_plan_usage(usage: &mut PlanUsage, event: &InspectionEvent, id: Uuid) {
     match event {
-        InspectionEvent::CodeIssued { kind: InspectionKind::Planned { plan }, enterprise, .. } => {
-            usage.entry((plan.clone(), enterprise.credit_code.clone())).or_default().insert(id);
+        InspectionEvent::CodeIssued {
+            kind: InspectionKind::Planned { plan },
+            enterprise,
+            ..
+        } => {
+            usage
+                .entry((plan.clone(), enterprise.credit_code.clone()))
+                .or_default()
+                .insert(id);
         }
         InspectionEvent::CodeRevoked { .. } => {
             for set in usage.values_mut() {

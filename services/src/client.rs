@@ -27,7 +27,12 @@ impl Device {
     }
 
     /// A signed envelope for `command`, as the officer's app would send it.
-    pub fn sign(&self, command: &OfficerCommand, device_time: DateTime<Utc>, command_id: Uuid) -> Value {
+    pub fn sign(
+        &self,
+        command: &OfficerCommand,
+        device_time: DateTime<Utc>,
+        command_id: Uuid,
+    ) -> Value {
         sign_envelope(command, &self.officer, device_time, command_id, &self.key)
     }
 }
@@ -78,7 +83,14 @@ impl Client {
     }
 
     pub async fn submit(&self, envelope: &Value) -> anyhow::Result<Reply> {
-        Self::reply(self.http.post(format!("{}/api/v1/commands", self.base)).json(envelope).send().await?).await
+        Self::reply(
+            self.http
+                .post(format!("{}/api/v1/commands", self.base))
+                .json(envelope)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Reply> {

@@ -26,7 +26,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(***)" })
+        f.write_str(if self.0.is_empty() {
+            "Secret(<empty>)"
+        } else {
+            "Secret(***)"
+        })
     }
 }
 
@@ -110,21 +114,35 @@ impl Settings {
             None => Settings::default(),
         };
         for (name, value) in env {
-            let Some(key) = name.strip_prefix("SAOMA_") else { continue };
+            let Some(key) = name.strip_prefix("SAOMA_") else {
+                continue;
+            };
             let parse_err = || format!("environment variable {name} has an invalid value");
             match key {
                 "DATA_DIR" => s.data_dir = value.into(),
                 "HTTP_ADDR" => s.http_addr = value.parse().with_context(parse_err)?,
-                "PUBLIC_BASE_URL" => s.public_base_url = Some(value.clone()).filter(|v| !v.is_empty()),
-                "DATABASE_URL" => s.database_url = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty()),
+                "PUBLIC_BASE_URL" => {
+                    s.public_base_url = Some(value.clone()).filter(|v| !v.is_empty())
+                }
+                "DATABASE_URL" => {
+                    s.database_url = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty())
+                }
                 "NATS_URL" => s.nats_url = Some(value.clone()).filter(|v| !v.is_empty()),
-                "ADMIN_TOKEN" => s.admin_token = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty()),
+                "ADMIN_TOKEN" => {
+                    s.admin_token = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty())
+                }
                 "NOTARY_KEY_PATH" => s.notary_key_path = Some(value.into()),
                 "VALIDITY_HOURS" => s.validity_hours = value.parse().with_context(parse_err)?,
-                "MAX_CLOCK_AHEAD_MINUTES" => s.max_clock_ahead_minutes = value.parse().with_context(parse_err)?,
-                "LATE_AFTER_MINUTES" => s.late_after_minutes = value.parse().with_context(parse_err)?,
+                "MAX_CLOCK_AHEAD_MINUTES" => {
+                    s.max_clock_ahead_minutes = value.parse().with_context(parse_err)?
+                }
+                "LATE_AFTER_MINUTES" => {
+                    s.late_after_minutes = value.parse().with_context(parse_err)?
+                }
                 "MAX_DELAY_HOURS" => s.max_delay_hours = value.parse().with_context(parse_err)?,
-                "MAX_COMMAND_BYTES" => s.max_command_bytes = value.parse().with_context(parse_err)?,
+                "MAX_COMMAND_BYTES" => {
+                    s.max_command_bytes = value.parse().with_context(parse_err)?
+                }
                 "MAX_IMPORT_BYTES" => s.max_import_bytes = value.parse().with_context(parse_err)?,
                 "LOG_FORMAT" => s.log_format = value.clone(),
                 // Read by the test harness and other tools, not by the service.
@@ -137,8 +155,12 @@ impl Settings {
     }
 
     pub fn validity(&self) -> anyhow::Result<ValidityRule> {
-        ValidityRule::new(self.validity_hours)
-            .with_context(|| format!("validity_hours must be 1 to 720, not {}", self.validity_hours))
+        ValidityRule::new(self.validity_hours).with_context(|| {
+            format!(
+                "validity_hours must be 1 to 720, not {}",
+                self.validity_hours
+            )
+        })
     }
 
     pub fn public_base_url(&self) -> String {
@@ -162,7 +184,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -179,7 +204,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("saoma.toml");
         std::fs::write(&f, "validity_hours = 48\nhttp_addr = \"127.0.0.1:9000\"\n").unwrap();
-        let s = Settings::load_from(Some(&f), &env(&[("SAOMA_HTTP_ADDR", "127.0.0.1:9001")])).unwrap();
+        let s =
+            Settings::load_from(Some(&f), &env(&[("SAOMA_HTTP_ADDR", "127.0.0.1:9001")])).unwrap();
         assert_eq!(s.validity_hours, 48);
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:9001");
     }
@@ -199,7 +225,11 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let s = Settings::load_from(None, &env(&[("SAOMA_DATABASE_URL", "postgres://u:pw@h/db")])).unwrap();
+        let s = Settings::load_from(
+            None,
+            &env(&[("SAOMA_DATABASE_URL", "postgres://u:pw@h/db")]),
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("pw"));
     }
 }

@@ -41,10 +41,18 @@ pub fn run(command: DeviceCommand) -> anyhow::Result<()> {
             }
             load_or_create_secret(&out, true)?;
             let key = PublicKey(load_or_create_signing_key(&out, false)?.verifying_key());
-            println!("{}", serde_json::json!({ "key_id": key.key_id(), "public_key": key }));
+            println!(
+                "{}",
+                serde_json::json!({ "key_id": key.key_id(), "public_key": key })
+            );
             Ok(())
         }
-        DeviceCommand::Sign { key, officer, name, time } => {
+        DeviceCommand::Sign {
+            key,
+            officer,
+            name,
+            time,
+        } => {
             let signing = load_or_create_signing_key(&key, false)?;
             let officer = match officer.strip_prefix('警') {
                 Some(badge) => OfficerRef::Police {
@@ -55,7 +63,8 @@ pub fn run(command: DeviceCommand) -> anyhow::Result<()> {
             };
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text)?;
-            let command: OfficerCommand = serde_json::from_str(&text).context("the command on standard input")?;
+            let command: OfficerCommand =
+                serde_json::from_str(&text).context("the command on standard input")?;
             let envelope = sign_envelope(
                 &command,
                 &officer,

@@ -21,7 +21,8 @@ pub fn load_or_create_secret(path: &Path, create: bool) -> anyhow::Result<[u8; 3
         return Ok(secret);
     }
     check_permissions(path)?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut out)
         .with_context(|| format!("{} must hold 64 hex characters", path.display()))?;
@@ -29,7 +30,9 @@ pub fn load_or_create_secret(path: &Path, create: bool) -> anyhow::Result<[u8; 3
 }
 
 pub fn load_or_create_signing_key(path: &Path, create: bool) -> anyhow::Result<SigningKey> {
-    Ok(SigningKey::from_bytes(&load_or_create_secret(path, create)?))
+    Ok(SigningKey::from_bytes(&load_or_create_secret(
+        path, create,
+    )?))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -43,7 +46,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut f = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
@@ -54,7 +59,11 @@ fn check_permissions(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
-        bail!("key file {} is readable by others (mode {:o}); chmod 600 it", path.display(), mode & 0o777);
+        bail!(
+            "key file {} is readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
     }
     Ok(())
 }
@@ -78,7 +87,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 

@@ -6,7 +6,11 @@ use saoma_services::config::Settings;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "saoma", version, about = "扫码入企 audit trail: signed, hash-chained inspection events")]
+#[command(
+    name = "saoma",
+    version,
+    about = "扫码入企 audit trail: signed, hash-chained inspection events"
+)]
 struct Cli {
     /// Configuration file (TOML); `SAOMA_*` environment variables override it.
     #[arg(long, global = true, env = "SAOMA_CONFIG")]
@@ -29,7 +33,9 @@ enum Command {
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SAOMA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

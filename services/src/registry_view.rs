@@ -2,7 +2,9 @@
 //! from its sealed `Registry` events.
 
 use saoma_domain::ids::{AgencyCode, CreditCode, ItemCode, PlanId};
-use saoma_domain::registry::{Agency, Enterprise, Entry, Item, Officer, Plan, Registry, RegistryEvent};
+use saoma_domain::registry::{
+    Agency, Enterprise, Entry, Item, Officer, Plan, Registry, RegistryEvent,
+};
 use saoma_domain::seal::Sealed;
 use std::collections::HashMap;
 

@@ -14,10 +14,14 @@ use std::sync::Arc;
 /// SQLite file in the data dir.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(match &settings.database_url {
-        Some(url) => Store::open_postgres(url.expose()).await.context("connecting to PostgreSQL")?,
+        Some(url) => Store::open_postgres(url.expose())
+            .await
+            .context("connecting to PostgreSQL")?,
         None => {
             let path = settings.data_dir.join("saoma.db");
-            Store::open_sqlite(&path).await.with_context(|| format!("opening {}", path.display()))?
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?
         }
     })
 }
@@ -27,13 +31,19 @@ fn keys_dir(settings: &Settings) -> PathBuf {
 }
 
 /// Everything `serve` needs, built from settings (also used by tests and other subcommands).
-pub async fn build_state(settings: &Settings, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> anyhow::Result<SharedState> {
+pub async fn build_state(
+    settings: &Settings,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<SharedState> {
     let store = open_store(settings).await?;
     let notary = match &settings.notary_key_path {
         Some(path) => load_or_create_signing_key(path, false)?,
         None => load_or_create_signing_key(&keys_dir(settings).join("notary.key"), true)?,
     };
-    let tokens = TokenKey::new(load_or_create_secret(&keys_dir(settings).join("token.key"), true)?);
+    let tokens = TokenKey::new(load_or_create_secret(
+        &keys_dir(settings).join("token.key"),
+        true,
+    )?);
     let admin_token = match &settings.admin_token {
         Some(t) => t.expose().to_string(),
         None => {
@@ -44,7 +54,12 @@ pub async fn build_state(settings: &Settings, metrics: Option<metrics_exporter_p
         }
     };
     let app = App::new(store, notary, tokens, settings).await?;
-    Ok(Arc::new(AppState::new(app, &admin_token, metrics, settings.max_import_bytes)))
+    Ok(Arc::new(AppState::new(
+        app,
+        &admin_token,
+        metrics,
+        settings.max_import_bytes,
+    )))
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -67,7 +82,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let app = router(state.clone(), settings.max_command_bytes);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     state.app.store().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -44,8 +44,12 @@ impl TokenKey {
     }
 
     pub fn check(&self, token: &str) -> TokenCheck {
-        let Ok(bytes) = B64.decode(token.as_bytes()) else { return TokenCheck::Malformed };
-        let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else { return TokenCheck::Malformed };
+        let Ok(bytes) = B64.decode(token.as_bytes()) else {
+            return TokenCheck::Malformed;
+        };
+        let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+            return TokenCheck::Malformed;
+        };
         let id = Uuid::from_bytes(bytes[..16].try_into().expect("16 bytes"));
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(DOMAIN);

@@ -15,6 +15,27 @@
 //!
 //! Every call blocks for at most a bounded time (30 s to start, 30 s to stop) and needs no async
 //! runtime, so it can be called from plain or `#[tokio::test]` tests alike.
+//!
+//! ```no_run
+//! use std::sync::OnceLock;
+//! use saoma_tests::{PgServer, SaomaCommand};
+//!
+//! /// One server for the whole test binary, a fresh database per test.
+//! fn shared_pg() -> Option<&'static PgServer> {
+//!     static PG: OnceLock<Option<PgServer>> = OnceLock::new();
+//!     PG.get_or_init(PgServer::start_or_skip).as_ref()
+//! }
+//!
+//! let Some(pg) = shared_pg() else { return };
+//! let work = tempfile::tempdir().unwrap();
+//! let mut saoma = SaomaCommand::new(work.path())
+//!     .database_url(pg.fresh_database().unwrap())
+//!     .spawn()
+//!     .unwrap();
+//! let _healthz = format!("{}/healthz", saoma.base_url());
+//! saoma.kill9();
+//! saoma.restart().unwrap();
+//! ```
 
 pub mod nats;
 pub mod postgres;

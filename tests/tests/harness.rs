@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use saoma_tests::{free_port, NatsServer, PgServer};
@@ -57,11 +58,15 @@ async fn postgres_keeps_committed_rows_across_a_kill_and_a_restart() {
     assert_eq!(select_one(&pg.url()).await, 1);
 }
 
+/// One server for many tests, as a `static`: the harness's watchdog stops it after the run.
+fn shared_pg() -> Option<&'static PgServer> {
+    static PG: OnceLock<Option<PgServer>> = OnceLock::new();
+    PG.get_or_init(PgServer::start_or_skip).as_ref()
+}
+
 #[tokio::test]
-async fn one_postgres_server_holds_separate_databases() {
-    let Some(pg) = PgServer::start_or_skip() else {
-        return;
-    };
+async fn one_shared_postgres_server_holds_separate_databases() {
+    let Some(pg) = shared_pg() else { return };
     let (a, b) = (pg.fresh_database().unwrap(), pg.fresh_database().unwrap());
     assert_ne!(a, b);
     let mut conn = PgConnection::connect(&a).await.unwrap();

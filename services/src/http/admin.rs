@@ -1,9 +1,8 @@
 //! Registry administration, bulk import and the audit trace: behind the admin bearer token.
 
-use super::{parse_json, ApiError, SharedState};
+use super::{parse_json, ApiError, Body, SharedState};
 use crate::app::Trace;
 use crate::import::{self, ImportKind, ImportReport, RefusedCommand};
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -45,11 +44,15 @@ impl FromRequestParts<SharedState> for Admin {
 pub async fn register(
     State(state): State<SharedState>,
     Admin(admin): Admin,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (command, _) = parse_json::<RegistryCommand>(&body)?;
     let events = state.app.register(command, &admin, Utc::now()).await?;
-    let status = if events.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if events.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(json!({ "events": events }))))
 }
 
@@ -60,18 +63,32 @@ pub async fn import(
     Admin(admin): Admin,
     Path(kind): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let kind: ImportKind = kind.parse().map_err(|e: String| ApiError::new(StatusCode::NOT_FOUND, "unknown_import_kind", "不支持的导入类型").detail(e))?;
+    let kind: ImportKind = kind.parse().map_err(|e: String| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_import_kind",
+            "不支持的导入类型",
+        )
+        .detail(e)
+    })?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let commands = import::parse(kind, &body, json).map_err(|errors| ApiError {
         extra: Some(("rows", serde_json::to_value(errors).expect("serialisable"))),
-        ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "import_rows_invalid", "导入文件有错误行，未导入任何数据")
+        ..ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "import_rows_invalid",
+            "导入文件有错误行，未导入任何数据",
+        )
     })?;
-    let mut report = ImportReport { commands: commands.len(), ..Default::default() };
+    let mut report = ImportReport {
+        commands: commands.len(),
+        ..Default::default()
+    };
     let now = Utc::now();
     for (i, command) in commands.into_iter().enumerate() {
         match state.app.register(command, &admin, now).await {
@@ -85,7 +102,11 @@ pub async fn import(
                 if code == "internal" {
                     return Err(refusal.into());
                 }
-                report.refused.push(RefusedCommand { index: i + 1, code, message: refusal.to_string() });
+                report.refused.push(RefusedCommand {
+                    index: i + 1,
+                    code,
+                    message: refusal.to_string(),
+                });
             }
         }
     }
@@ -94,13 +115,21 @@ pub async fn import(
 
 /// `GET /api/v1/admin/inspections/{id}/events`: the full trace with hashes and signatures,
 /// checked.
-pub async fn trace(State(state): State<SharedState>, _: Admin, Path(id): Path<String>) -> Result<Json<Trace>, ApiError> {
+pub async fn trace(
+    State(state): State<SharedState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Trace>, ApiError> {
     let id: Uuid = id.parse().map_err(ApiError::invalid)?;
     Ok(Json(state.app.trace(id).await?))
 }
 
 /// `GET /api/v1/admin/registry/officers/{key}`.
-pub async fn officer(State(state): State<SharedState>, _: Admin, Path(key): Path<String>) -> Result<Json<Officer>, ApiError> {
+pub async fn officer(
+    State(state): State<SharedState>,
+    _: Admin,
+    Path(key): Path<String>,
+) -> Result<Json<Officer>, ApiError> {
     state
         .app
         .registry()
@@ -112,7 +141,12 @@ pub async fn officer(State(state): State<SharedState>, _: Admin, Path(key): Path
 
 /// `GET /api/v1/admin/stats`: what the store holds.
 pub async fn stats(State(state): State<SharedState>, _: Admin) -> Result<Json<Value>, ApiError> {
-    let events = state.app.store().count().await.map_err(crate::app::Refusal::from)?;
+    let events = state
+        .app
+        .store()
+        .count()
+        .await
+        .map_err(crate::app::Refusal::from)?;
     Ok(Json(json!({
         "store": state.app.store().backend_name(),
         "events": events,

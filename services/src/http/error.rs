@@ -20,7 +20,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), detail: None, extra: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+            extra: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl ToString) -> Self {
@@ -29,15 +35,29 @@ impl ApiError {
     }
 
     pub fn malformed_json(e: serde_json::Error) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "请求内容不是有效的JSON").detail(e)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "请求内容不是有效的JSON",
+        )
+        .detail(e)
     }
 
     pub fn invalid(e: impl ToString) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "请求字段不符合要求").detail(e)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "请求字段不符合要求",
+        )
+        .detail(e)
     }
 
     pub fn unauthorized() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "需要有效的管理凭证")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "需要有效的管理凭证",
+        )
     }
 }
 
@@ -59,8 +79,16 @@ fn inspection_status(e: &InspectionError) -> StatusCode {
     use InspectionError::*;
     match e {
         NotAssigned | IssuerNotListed | OfficerNotInAgency => StatusCode::FORBIDDEN,
-        AlreadyIssued | NotIssued | CodeRevoked | OutsideValidity | NotScanned | AlreadyRated
-        | AlreadyReported | AlreadyUsed | DuplicateCommand | PlanFrequencyExceeded => StatusCode::CONFLICT,
+        AlreadyIssued
+        | NotIssued
+        | CodeRevoked
+        | OutsideValidity
+        | NotScanned
+        | AlreadyRated
+        | AlreadyReported
+        | AlreadyUsed
+        | DuplicateCommand
+        | PlanFrequencyExceeded => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
@@ -77,24 +105,34 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         let code = r.code();
         match r {
-            Refusal::Invalid { message, detail, .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).detail(detail)
-            }
+            Refusal::Invalid {
+                message, detail, ..
+            } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).detail(detail),
             Refusal::Auth(e) => ApiError::new(auth_status(&e), code, e.to_string()),
             Refusal::Inspection(e) => ApiError::new(inspection_status(&e), code, e.to_string()),
-            Refusal::Registry(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string()),
+            Refusal::Registry(e) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+            }
             Refusal::ScanRefused { reason, committed } => ApiError {
-                extra: Some(("recorded", serde_json::to_value(committed).expect("serialisable"))),
+                extra: Some((
+                    "recorded",
+                    serde_json::to_value(committed).expect("serialisable"),
+                )),
                 ..ApiError::new(StatusCode::CONFLICT, code, reason.message())
             },
-            Refusal::Duplicate { inspection_id, original } => ApiError {
+            Refusal::Duplicate {
+                inspection_id,
+                original,
+            } => ApiError {
                 extra: Some((
                     "original",
                     json!({"inspection_id": inspection_id, "events": original}),
                 )),
                 ..ApiError::new(StatusCode::CONFLICT, code, "重复提交的指令，未重复记录")
             },
-            Refusal::UnknownCode => ApiError::new(StatusCode::NOT_FOUND, code, "检查码无效或不存在"),
+            Refusal::UnknownCode => {
+                ApiError::new(StatusCode::NOT_FOUND, code, "检查码无效或不存在")
+            }
             Refusal::UnknownInspection => ApiError::new(StatusCode::NOT_FOUND, code, "检查不存在"),
             Refusal::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -27,7 +27,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(app: App, admin_token: &str, metrics: Option<PrometheusHandle>, max_import_bytes: usize) -> Self {
+    pub fn new(
+        app: App,
+        admin_token: &str,
+        metrics: Option<PrometheusHandle>,
+        max_import_bytes: usize,
+    ) -> Self {
         AppState {
             app,
             admin_token_digest: Sha256::digest(admin_token.as_bytes()).into(),
@@ -84,7 +89,10 @@ async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     }
 }
 
-async fn count_requests(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn count_requests(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let start = std::time::Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
@@ -93,9 +101,37 @@ async fn count_requests(req: axum::extract::Request, next: axum::middleware::Nex
     response
 }
 
+/// The raw request body; a body over the limit is refused with a JSON error like any other.
+pub(crate) struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "请求内容过大",
+                    )
+                } else {
+                    ApiError::new(rejection.status(), "body_unreadable", "无法读取请求内容")
+                        .detail(rejection.body_text())
+                }
+            })
+    }
+}
+
 /// Parses a JSON body into `T`, with distinct reasons for malformed JSON and wrong fields.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(ApiError::malformed_json)?;
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<(T, serde_json::Value), ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(ApiError::malformed_json)?;
     let typed = serde_json::from_value(value.clone()).map_err(ApiError::invalid)?;
     Ok((typed, value))
 }

@@ -11,7 +11,9 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr as _;
@@ -54,7 +56,7 @@ impl Store {
     /// Opens (creating if needed) the embedded SQLite store at `path` and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
@@ -63,9 +65,16 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("../schemas/migrations/sqlite").run(&pool).await?;
-        Ok(Store { db: Db::Sqlite(pool) })
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../schemas/migrations/sqlite")
+            .run(&pool)
+            .await?;
+        Ok(Store {
+            db: Db::Sqlite(pool),
+        })
     }
 
     /// Connects to PostgreSQL and migrates it.
@@ -75,8 +84,12 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        sqlx::migrate!("../schemas/migrations/postgres").run(&pool).await?;
-        Ok(Store { db: Db::Postgres(pool) })
+        sqlx::migrate!("../schemas/migrations/postgres")
+            .run(&pool)
+            .await?;
+        Ok(Store {
+            db: Db::Postgres(pool),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -102,30 +115,56 @@ impl Store {
         loop {
             let result = match &self.db {
                 Db::Sqlite(pool) => {
-                    let es = PersistedEventStore::<_, A>::new_event_store(SqliteEventRepository::new(pool.clone()));
+                    let es = PersistedEventStore::<_, A>::new_event_store(
+                        SqliteEventRepository::new(pool.clone()),
+                    );
                     execute_on(&es, id, command.clone(), services).await
                 }
                 Db::Postgres(pool) => {
-                    let es = PersistedEventStore::<_, A>::new_event_store(PostgresEventRepository::new(pool.clone()));
+                    let es = PersistedEventStore::<_, A>::new_event_store(
+                        PostgresEventRepository::new(pool.clone()),
+                    );
                     execute_on(&es, id, command.clone(), services).await
                 }
             };
             match result {
-                Err(AggregateError::AggregateConflict) if attempt < CONFLICT_RETRIES => attempt += 1,
+                Err(AggregateError::AggregateConflict) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1
+                }
                 other => return other,
             }
         }
     }
 
     /// Every stored event of one stream, in order.
-    pub async fn stream(&self, aggregate_type: &str, id: &str) -> Result<Vec<StoredRow>, StoreError> {
+    pub async fn stream(
+        &self,
+        aggregate_type: &str,
+        id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
         let rows: Vec<(i64, String)> = match &self.db {
-            Db::Sqlite(p) => sqlx::query_as(queries::STREAM).bind(aggregate_type).bind(id).fetch_all(p).await?,
-            Db::Postgres(p) => sqlx::query_as(queries::STREAM).bind(aggregate_type).bind(id).fetch_all(p).await?,
+            Db::Sqlite(p) => {
+                sqlx::query_as(queries::STREAM)
+                    .bind(aggregate_type)
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(queries::STREAM)
+                    .bind(aggregate_type)
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?
+            }
         };
         rows.into_iter()
             .map(|(sequence, text)| {
-                Ok(StoredRow { aggregate_id: id.to_string(), sequence, payload: serde_json::from_str(&text)? })
+                Ok(StoredRow {
+                    aggregate_id: id.to_string(),
+                    sequence,
+                    payload: serde_json::from_str(&text)?,
+                })
             })
             .collect()
     }
@@ -133,8 +172,18 @@ impl Store {
     /// Every stored event of an aggregate type, stream by stream.
     pub async fn all_of_type(&self, aggregate_type: &str) -> Result<Vec<StoredRow>, StoreError> {
         let rows: Vec<(String, i64, String)> = match &self.db {
-            Db::Sqlite(p) => sqlx::query_as(queries::ALL_OF_TYPE).bind(aggregate_type).fetch_all(p).await?,
-            Db::Postgres(p) => sqlx::query_as(queries::ALL_OF_TYPE).bind(aggregate_type).fetch_all(p).await?,
+            Db::Sqlite(p) => {
+                sqlx::query_as(queries::ALL_OF_TYPE)
+                    .bind(aggregate_type)
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(queries::ALL_OF_TYPE)
+                    .bind(aggregate_type)
+                    .fetch_all(p)
+                    .await?
+            }
         };
         rows_to_stored(rows)
     }
@@ -147,10 +196,20 @@ impl Store {
     ) -> Result<Vec<StoredRow>, StoreError> {
         let rows: Vec<(String, i64, String)> = match &self.db {
             Db::Sqlite(p) => {
-                sqlx::query_as(queries::OF_EVENT_TYPES).bind(aggregate_type).bind(types[0]).bind(types[1]).fetch_all(p).await?
+                sqlx::query_as(queries::OF_EVENT_TYPES)
+                    .bind(aggregate_type)
+                    .bind(types[0])
+                    .bind(types[1])
+                    .fetch_all(p)
+                    .await?
             }
             Db::Postgres(p) => {
-                sqlx::query_as(queries::OF_EVENT_TYPES).bind(aggregate_type).bind(types[0]).bind(types[1]).fetch_all(p).await?
+                sqlx::query_as(queries::OF_EVENT_TYPES)
+                    .bind(aggregate_type)
+                    .bind(types[0])
+                    .bind(types[1])
+                    .fetch_all(p)
+                    .await?
             }
         };
         rows_to_stored(rows)
@@ -183,7 +242,11 @@ impl Store {
 fn rows_to_stored(rows: Vec<(String, i64, String)>) -> Result<Vec<StoredRow>, StoreError> {
     rows.into_iter()
         .map(|(aggregate_id, sequence, text)| {
-            Ok(StoredRow { aggregate_id, sequence, payload: serde_json::from_str(&text)? })
+            Ok(StoredRow {
+                aggregate_id,
+                sequence,
+                payload: serde_json::from_str(&text)?,
+            })
         })
         .collect()
 }

@@ -3,8 +3,11 @@
 
 mod bad_input;
 mod lifecycle;
+mod process;
 mod support;
 
+use saoma_tests::PgServer;
+use std::sync::OnceLock;
 use support::{spawn_app, Backend};
 
 /// Runs each named scenario against SQLite, and against PostgreSQL.
@@ -50,10 +53,12 @@ on_both_stores!(
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`
 /// with a loud message when PostgreSQL is not installed and not required.
 async fn postgres_database() -> Option<String> {
-    None
+    static PG: OnceLock<Option<PgServer>> = OnceLock::new();
+    // Starting the server blocks for a few seconds: keep it off the async worker.
+    tokio::task::spawn_blocking(|| {
+        let pg = PG.get_or_init(PgServer::start_or_skip).as_ref()?;
+        Some(pg.fresh_database().expect("creating a test database"))
+    })
+    .await
+    .expect("postgres start-up task")
 }
-
-#[allow(unused_imports)]
-use spawn_app as _;
-#[allow(unused_imports)]
-use Backend as _;

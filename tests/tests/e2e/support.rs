@@ -42,6 +42,10 @@ impl Drop for TestApp {
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
+    let expected_store = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
         admin_token: Some(Secret::new(ADMIN_TOKEN)),
@@ -54,6 +58,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let state: SharedState = saoma_services::serve::build_state(&settings, None)
         .await
         .expect("state");
+    assert_eq!(state.app.store().backend_name(), expected_store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
