@@ -391,14 +391,7 @@ impl App {
             TokenCheck::Genuine(id) => (id, DomainToken::Genuine),
             TokenCheck::Forged(id) => (id, DomainToken::Forged),
         };
-        if self
-            .store
-            .stream("Inspection", &id.to_string())
-            .await?
-            .is_empty()
-        {
-            return Err(Refusal::UnknownCode);
-        }
+        // A token naming no issued code is refused by the aggregate (`not_issued`).
         let request = self.public_request(id, InspectionCommand::ScanCode { token: check }, at);
         self.execute_inspection(request)
             .await
