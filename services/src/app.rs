@@ -216,6 +216,16 @@ impl App {
         (token, url)
     }
 
+    /// Executes a batch of signed envelopes (as received, with their receive times) and answers
+    /// each, in order. Commands on the same inspection are executed in the order given.
+    pub async fn submit_batch(&self, batch: Vec<(Value, DateTime<Utc>)>) -> Vec<Result<Accepted, Refusal>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (raw, received_at) in batch {
+            outcomes.push(self.submit_signed(raw, received_at).await);
+        }
+        outcomes
+    }
+
     /// Executes an officer's signed envelope, exactly as received.
     pub async fn submit_signed(
         &self,
