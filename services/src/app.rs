@@ -6,13 +6,14 @@ use crate::config::Settings;
 use crate::registry_view::RegistryView;
 use crate::store::{Store, StoreError};
 use crate::token::{TokenCheck, TokenKey};
+use crate::writer::{track_plan_usage, PlanUsage, WriteError, Writer};
 use chrono::{DateTime, Utc};
-use cqrs_es::{AggregateError, DomainEvent as _, EventEnvelope};
+use cqrs_es::{AggregateError, DomainEvent as _};
 use saoma_domain::envelope::{authenticate, AuthError, SignedEnvelope, TimePolicy};
-use saoma_domain::ids::{CreditCode, PlanId};
+use saoma_domain::ids::OfficerRef;
 use saoma_domain::inspection::{
-    Inspection, InspectionCommand, InspectionError, InspectionEvent, InspectionKind,
-    InspectionRequest, IssueCode, IssueFacts, OfficerCommand, OfficerFact, PlanUse, ScanRefusal,
+    InspectionCommand, InspectionError, InspectionEvent, InspectionKind, InspectionRequest,
+    IssueCode, IssueFacts, OfficerCommand, OfficerFact, PlanUse, ScanRefusal,
     TokenCheck as DomainToken, ValidityRule,
 };
 use saoma_domain::keys::{KeyId, Notary, PublicKey};
@@ -23,8 +24,8 @@ use saoma_domain::seal::{parse_stored, verify_stored, Actor, Chain, EventMeta, S
 use saoma_projections::code_view::CodeView;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 /// One committed event, as reported back to whoever caused it.
@@ -131,25 +132,21 @@ fn from_aggregate<E: std::error::Error + Into<Refusal>>(e: AggregateError<E>) ->
     }
 }
 
-/// Active planned inspections per plan and enterprise, to judge plan frequency.
-type PlanUsage = HashMap<(PlanId, CreditCode), BTreeSet<Uuid>>;
-
 pub struct App {
     store: Store,
     notary: Arc<dyn Notary>,
     notary_public: PublicKey,
     tokens: TokenKey,
     registry: RwLock<RegistryView>,
-    plan_usage: Mutex<PlanUsage>,
-    /// Serialises planned issuance so two codes cannot both take a plan's last visit.
-    issue_lock: tokio::sync::Mutex<()>,
+    writer: Writer,
     validity: ValidityRule,
     policy: TimePolicy,
     public_base_url: String,
 }
 
 impl App {
-    /// Builds the service over an opened store, loading the registries and plan usage from it.
+    /// Builds the service over an opened store: loads the registries and plan usage from it and
+    /// starts the writer (so it must run inside a tokio runtime).
     pub async fn new(
         store: Store,
         notary: ed25519_dalek::SigningKey,
@@ -157,45 +154,34 @@ impl App {
         settings: &Settings,
     ) -> anyhow::Result<Self> {
         let notary_public = PublicKey(notary.verifying_key());
-        let app = App {
-            store,
-            notary: Arc::new(notary),
-            notary_public,
-            tokens,
-            registry: RwLock::new(RegistryView::default()),
-            plan_usage: Mutex::new(HashMap::new()),
-            issue_lock: tokio::sync::Mutex::new(()),
-            validity: settings.validity()?,
-            policy: settings.time_policy(),
-            public_base_url: settings.public_base_url(),
-        };
-        app.reload().await?;
-        Ok(app)
-    }
-
-    /// Rebuilds the in-memory registry and plan usage from the store.
-    pub async fn reload(&self) -> anyhow::Result<()> {
-        let mut view = RegistryView::default();
-        for row in self
-            .store
+        let notary: Arc<dyn Notary> = Arc::new(notary);
+        let mut registry = RegistryView::default();
+        for row in store
             .all_of_type(<Registry as cqrs_es::Aggregate>::TYPE)
             .await?
         {
             let event: Sealed<RegistryEvent> = parse_stored(&row.payload)?;
-            view.apply(&row.aggregate_id, &event);
+            registry.apply(&row.aggregate_id, &event);
         }
         let mut usage = PlanUsage::new();
-        for row in self
-            .store
+        for row in store
             .of_event_types("Inspection", ["CodeIssued", "CodeRevoked"])
             .await?
         {
             let event: Sealed<InspectionEvent> = parse_stored(&row.payload)?;
             track_plan_usage(&mut usage, &event.event, row.aggregate_id.parse()?);
         }
-        *self.registry.write().expect("registry lock") = view;
-        *self.plan_usage.lock().expect("plan lock") = usage;
-        Ok(())
+        Ok(App {
+            writer: Writer::spawn(store.clone(), notary.clone(), usage),
+            store,
+            notary,
+            notary_public,
+            tokens,
+            registry: RwLock::new(registry),
+            validity: settings.validity()?,
+            policy: settings.time_policy(),
+            public_base_url: settings.public_base_url(),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -217,21 +203,68 @@ impl App {
     }
 
     /// Executes a batch of signed envelopes (as received, with their receive times) and answers
-    /// each, in order. Commands on the same inspection are executed in the order given.
-    pub async fn submit_batch(&self, batch: Vec<(Value, DateTime<Utc>)>) -> Vec<Result<Accepted, Refusal>> {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (raw, received_at) in batch {
-            outcomes.push(self.submit_signed(raw, received_at).await);
+    /// each, in order. Commands on the same inspection are executed in the order given; the
+    /// batch is checked here and written by the writer in as few transactions as it can.
+    pub async fn submit_batch(
+        &self,
+        batch: Vec<(Value, DateTime<Utc>)>,
+    ) -> Vec<Result<Accepted, Refusal>> {
+        // An officer registered through another process sharing the store is not in this
+        // process's view yet: look for it before refusing.
+        let unknown: BTreeSet<String> = batch
+            .iter()
+            .filter_map(|(raw, _)| {
+                serde_json::from_value::<OfficerRef>(raw.get("officer")?.clone()).ok()
+            })
+            .map(|officer| officer.key())
+            .filter(|key| self.registry().officer(key).is_none())
+            .collect();
+        for key in unknown {
+            if let Err(e) = self.refresh_entity(&format!("officer:{key}")).await {
+                tracing::warn!(%key, error = %e, "could not refresh an officer from the store");
+            }
+        }
+        let prepared: Vec<Result<(InspectionRequest, bool), Refusal>> = batch
+            .into_iter()
+            .map(|(raw, received_at)| self.prepare(raw, received_at))
+            .collect();
+        let requests: Vec<InspectionRequest> =
+            prepared.iter().flatten().map(|(r, _)| r.clone()).collect();
+        let mut written = self.execute_many(requests).await.into_iter();
+        let mut outcomes = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            outcomes.push(match p {
+                Err(refusal) => Err(refusal),
+                Ok((request, late)) => {
+                    let id = request.inspection_id;
+                    written
+                        .next()
+                        .expect("one outcome per request")
+                        .map(|events| self.accepted(id, &events, late))
+                }
+            });
         }
         outcomes
     }
 
-    /// Executes an officer's signed envelope, exactly as received.
+    /// Executes one officer's signed envelope, exactly as received.
     pub async fn submit_signed(
         &self,
         raw: Value,
         received_at: DateTime<Utc>,
     ) -> Result<Accepted, Refusal> {
+        self.submit_batch(vec![(raw, received_at)])
+            .await
+            .pop()
+            .expect("one outcome")
+    }
+
+    /// Parses and authenticates an envelope and gathers the facts its command needs.
+    fn prepare(
+        &self,
+        raw: Value,
+        received_at: DateTime<Utc>,
+    ) -> Result<(InspectionRequest, bool), Refusal> {
         let envelope: SignedEnvelope<OfficerCommand> =
             serde_json::from_value(raw.clone()).map_err(Refusal::invalid)?;
         let auth = {
@@ -239,82 +272,76 @@ impl App {
             let officer = registry.officer(&envelope.officer.key());
             authenticate(&envelope, &raw, officer, received_at, &self.policy)?
         };
-        let inspection_id = envelope.command.inspection_id();
         let meta = EventMeta {
             recorded_at: received_at,
             device_time: Some(auth.device_time),
             late: auth.late,
             actor: Actor::Officer {
-                officer: auth.officer.clone(),
-                key_id: auth.key_id.clone(),
+                officer: auth.officer,
+                key_id: auth.key_id,
             },
             command_id: Some(envelope.command_id),
         };
-        let (command, _guard) = match envelope.command {
+        let inspection_id = envelope.command.inspection_id();
+        let command = match envelope.command {
             OfficerCommand::IssueCode(issue) => {
-                let guard = match issue.kind {
-                    InspectionKind::Planned { .. } => Some(self.issue_lock.lock().await),
-                    _ => None,
-                };
                 let facts = self.issue_facts(&issue);
-                (
-                    InspectionCommand::IssueCode {
-                        command: issue,
-                        facts,
-                    },
-                    guard,
-                )
+                InspectionCommand::IssueCode {
+                    command: issue,
+                    facts,
+                }
             }
-            OfficerCommand::ShowCode { .. } => (InspectionCommand::ShowCode, None),
+            OfficerCommand::ShowCode { .. } => InspectionCommand::ShowCode,
             OfficerCommand::ScanEnterpriseCode { enterprise, .. } => {
-                (InspectionCommand::ScanEnterpriseCode { enterprise }, None)
+                InspectionCommand::ScanEnterpriseCode { enterprise }
             }
             OfficerCommand::ReportResult { outcome, .. } => {
-                (InspectionCommand::ReportResult { outcome }, None)
+                InspectionCommand::ReportResult { outcome }
             }
-            OfficerCommand::RevokeCode { reason, .. } => {
-                (InspectionCommand::RevokeCode { reason }, None)
-            }
+            OfficerCommand::RevokeCode { reason, .. } => InspectionCommand::RevokeCode { reason },
         };
-        let request = InspectionRequest {
-            inspection_id,
-            command,
-            meta,
-            signed: Some(raw),
-        };
-        let committed = self.execute_inspection(request).await?;
-        let issued = committed
+        Ok((
+            InspectionRequest {
+                inspection_id,
+                command,
+                meta,
+                signed: Some(raw),
+            },
+            auth.late,
+        ))
+    }
+
+    fn accepted(
+        &self,
+        inspection_id: Uuid,
+        events: &[Sealed<InspectionEvent>],
+        late: bool,
+    ) -> Accepted {
+        let issued = events
             .iter()
-            .any(|e| matches!(e.payload.event, InspectionEvent::CodeIssued { .. }));
+            .any(|e| matches!(e.event, InspectionEvent::CodeIssued { .. }));
         let (token, url) = if issued {
             let (t, u) = self.code_url(&inspection_id);
             (Some(t), Some(u))
         } else {
             (None, None)
         };
-        Ok(Accepted {
+        Accepted {
             inspection_id,
-            events: committed
-                .iter()
-                .map(|e| Committed::from(&e.payload))
-                .collect(),
-            late: auth.late,
+            events: events.iter().map(Committed::from).collect(),
+            late,
             token,
             url,
-        })
+        }
     }
 
     fn issue_facts(&self, issue: &IssueCode) -> IssueFacts {
         let registry = self.registry();
         let plan = match &issue.kind {
+            // The writer fills in the visits used, which only it knows for certain.
             InspectionKind::Planned { plan } => registry.plan(plan).map(|p| PlanUse {
                 plan: p.clone(),
-                used: self
-                    .plan_usage
-                    .lock()
-                    .expect("plan lock")
-                    .get(&(plan.clone(), issue.enterprise.clone()))
-                    .map_or(0, |s| s.len() as u32),
+                used: 0,
             }),
             _ => None,
         };
@@ -348,50 +375,55 @@ impl App {
         }
     }
 
-    /// Executes a request on its inspection; a duplicate command id answers with the original
-    /// outcome, a refused scan with the recorded refusal.
+    /// Executes requests through the writer and turns each outcome into the committed events
+    /// or a refusal: a duplicate command id answers with the original events, a refused scan
+    /// with the recorded refusal.
+    async fn execute_many(
+        &self,
+        requests: Vec<InspectionRequest>,
+    ) -> Vec<Result<Vec<Sealed<InspectionEvent>>, Refusal>> {
+        let keys: Vec<(Uuid, Option<Uuid>)> = requests
+            .iter()
+            .map(|r| (r.inspection_id, r.meta.command_id))
+            .collect();
+        let outcomes = self.writer.execute(requests).await;
+        let mut answers = Vec::with_capacity(outcomes.len());
+        for ((id, command_id), outcome) in keys.into_iter().zip(outcomes) {
+            answers.push(match outcome {
+                Err(WriteError::Refused(InspectionError::DuplicateCommand)) => match self.events(id).await {
+                    Ok(events) => Err(Refusal::Duplicate {
+                        inspection_id: id,
+                        original: events.iter().filter(|e| e.meta.command_id == command_id).map(Committed::from).collect(),
+                    }),
+                    Err(e) => Err(e),
+                },
+                Err(WriteError::Refused(e)) => Err(e.into()),
+                Err(WriteError::Internal(e)) => Err(Refusal::Internal(e)),
+                Ok(events) => {
+                    for e in &events {
+                        metrics::counter!("saoma_events_committed_total", "type" => e.event.event_type()).increment(1);
+                    }
+                    match events.iter().find_map(|e| match &e.event {
+                        InspectionEvent::ScanRefused { reason, .. } => Some((*reason, Committed::from(e))),
+                        _ => None,
+                    }) {
+                        Some((reason, committed)) => Err(Refusal::ScanRefused { reason, committed }),
+                        None => Ok(events),
+                    }
+                }
+            });
+        }
+        answers
+    }
+
     async fn execute_inspection(
         &self,
         request: InspectionRequest,
-    ) -> Result<Vec<EventEnvelope<Inspection>>, Refusal> {
-        let id = request.inspection_id;
-        let command_id = request.meta.command_id;
-        let result = self
-            .store
-            .execute::<Inspection>(&id.to_string(), request, &self.notary)
-            .await;
-        let committed = match result {
-            Err(AggregateError::UserError(InspectionError::DuplicateCommand)) => {
-                let original = self
-                    .events(id)
-                    .await?
-                    .iter()
-                    .filter(|e| e.meta.command_id == command_id)
-                    .map(Committed::from)
-                    .collect();
-                return Err(Refusal::Duplicate {
-                    inspection_id: id,
-                    original,
-                });
-            }
-            other => other.map_err(from_aggregate)?,
-        };
-        {
-            let mut usage = self.plan_usage.lock().expect("plan lock");
-            for e in &committed {
-                track_plan_usage(&mut usage, &e.payload.event, id);
-            }
-        }
-        for e in &committed {
-            metrics::counter!("saoma_events_committed_total", "type" => e.payload.event.event_type()).increment(1);
-            if let InspectionEvent::ScanRefused { reason, .. } = &e.payload.event {
-                return Err(Refusal::ScanRefused {
-                    reason: *reason,
-                    committed: Committed::from(&e.payload),
-                });
-            }
-        }
-        Ok(committed)
+    ) -> Result<Vec<Sealed<InspectionEvent>>, Refusal> {
+        self.execute_many(vec![request])
+            .await
+            .pop()
+            .expect("one outcome")
     }
 
     /// The enterprise opens a code: records the scan (or the refused attempt) and shows the code.
@@ -515,6 +547,25 @@ impl App {
     }
 
     /// Executes one registry change by an administrator.
+    /// Reloads one registry entity (`officer:…`, `agency:…`, …) from the store.
+    async fn refresh_entity(&self, entity: &str) -> Result<(), Refusal> {
+        let mut state = Registry::default();
+        for row in self
+            .store
+            .stream(<Registry as cqrs_es::Aggregate>::TYPE, entity)
+            .await?
+        {
+            let event: Sealed<RegistryEvent> =
+                parse_stored(&row.payload).map_err(|e| Refusal::Internal(e.to_string()))?;
+            cqrs_es::Aggregate::apply(&mut state, event);
+        }
+        self.registry
+            .write()
+            .expect("registry lock")
+            .replace(entity, state);
+        Ok(())
+    }
+
     pub async fn register(
         &self,
         command: RegistryCommand,
@@ -539,10 +590,9 @@ impl App {
             .execute::<Registry>(&entity, request, &self.notary)
             .await
             .map_err(from_aggregate)?;
-        let mut view = self.registry.write().expect("registry lock");
-        for e in &committed {
-            view.apply(&entity, &e.payload);
-        }
+        // Re-read the entity rather than apply only what this process committed: another
+        // process sharing the store may have changed it.
+        self.refresh_entity(&entity).await?;
         Ok(committed
             .iter()
             .map(|e| Committed::from(&e.payload))
@@ -568,25 +618,4 @@ pub struct Trace {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<TraceBreak>,
     pub events: Vec<Value>,
-}
-
-fn track_plan_usage(usage: &mut PlanUsage, event: &InspectionEvent, id: Uuid) {
-    match event {
-        InspectionEvent::CodeIssued {
-            kind: InspectionKind::Planned { plan },
-            enterprise,
-            ..
-        } => {
-            usage
-                .entry((plan.clone(), enterprise.credit_code.clone()))
-                .or_default()
-                .insert(id);
-        }
-        InspectionEvent::CodeRevoked { .. } => {
-            for set in usage.values_mut() {
-                set.remove(&id);
-            }
-        }
-        _ => {}
-    }
 }

@@ -68,6 +68,9 @@ pub struct Settings {
     pub max_import_bytes: usize,
     /// Log format: "text" or "json".
     pub log_format: String,
+    /// Milliseconds between rounds of the global log's sequencer, which gives committed events
+    /// their positions (and so bounds how late an event enters the log and the NATS stream).
+    pub sequence_interval_ms: u64,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             max_command_bytes: 64 * 1024,
             max_import_bytes: 16 * 1024 * 1024,
             log_format: "text".into(),
+            sequence_interval_ms: 100,
         }
     }
 }
@@ -145,12 +149,21 @@ impl Settings {
                 }
                 "MAX_IMPORT_BYTES" => s.max_import_bytes = value.parse().with_context(parse_err)?,
                 "LOG_FORMAT" => s.log_format = value.clone(),
+                "SEQUENCE_INTERVAL_MS" => {
+                    s.sequence_interval_ms = value.parse().with_context(parse_err)?
+                }
                 // Read by the test harness and other tools, not by the service.
                 "CONFIG" | "REQUIRE_SERVICES" | "LOG" => {}
                 _ => bail!("unknown setting {name}"),
             }
         }
         s.validity()?;
+        if !(1..=60_000).contains(&s.sequence_interval_ms) {
+            bail!(
+                "sequence_interval_ms must be 1 to 60000, not {}",
+                s.sequence_interval_ms
+            );
+        }
         Ok(s)
     }
 
@@ -197,6 +210,13 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("saoma-data"));
         assert!(s.database_url.is_none());
         assert_eq!(s.public_base_url(), "http://127.0.0.1:8080");
+        assert_eq!(s.sequence_interval_ms, 100);
+    }
+
+    #[test]
+    fn the_sequence_interval_comes_from_the_environment() {
+        let s = Settings::load_from(None, &env(&[("SAOMA_SEQUENCE_INTERVAL_MS", "250")])).unwrap();
+        assert_eq!(s.sequence_interval_ms, 250);
     }
 
     #[test]
@@ -214,6 +234,7 @@ mod tests {
     fn unknown_settings_and_bad_values_are_refused() {
         assert!(Settings::load_from(None, &env(&[("SAOMA_HTTP_ADR", "x")])).is_err());
         assert!(Settings::load_from(None, &env(&[("SAOMA_VALIDITY_HOURS", "0")])).is_err());
+        assert!(Settings::load_from(None, &env(&[("SAOMA_SEQUENCE_INTERVAL_MS", "0")])).is_err());
     }
 
     #[test]

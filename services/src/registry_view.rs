@@ -21,6 +21,11 @@ impl RegistryView {
         cqrs_es::Aggregate::apply(entry, event.clone());
     }
 
+    /// Replaces one entity's state, as reloaded from the store.
+    pub fn replace(&mut self, entity: &str, state: Registry) {
+        self.entries.insert(entity.to_string(), state);
+    }
+
     fn entry(&self, key: &str) -> Option<&Entry> {
         self.entries.get(key).map(|r| &r.entry)
     }

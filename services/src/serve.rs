@@ -74,9 +74,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         registry_entries = state.app.registry().len(),
         "store opened"
     );
-    if settings.nats_url.is_some() {
-        tracing::warn!("SAOMA_NATS_URL is set, but NATS ingest is not available in this version");
-    }
+    let nats = crate::nats::start(state.clone(), &settings);
+    let log = crate::log::start(state.app.store(), &settings);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
@@ -85,6 +84,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(nats) = nats {
+        nats.shutdown().await;
+    }
+    log.shutdown().await;
     state.app.store().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -9,6 +9,7 @@ mod traffic;
 
 use crate::client::Client;
 use crate::config::{Secret, Settings};
+use crate::nats::NatsClient;
 use anyhow::{bail, Context as _};
 use chrono::{Datelike as _, Utc};
 use population::Population;
@@ -32,8 +33,10 @@ pub struct SimulateArgs {
     /// Base URL of a running `saoma serve` (default: `http://{http_addr}` of the settings).
     #[arg(long)]
     pub url: Option<String>,
-    /// Send over NATS instead of HTTP (not available in this version).
-    #[arg(long, conflicts_with = "url")]
+    /// Send the officers' signed commands over NATS JetStream to this server (e.g.
+    /// `nats://127.0.0.1:4222`); the registry import and the enterprise's calls still go to
+    /// `--url`.
+    #[arg(long)]
     pub nats: Option<String>,
     /// Share of scenarios that break a rule (0 to 1).
     #[arg(long, default_value_t = 0.2)]
@@ -84,6 +87,9 @@ struct ImportSummary {
 #[derive(Debug, Serialize)]
 struct Summary {
     url: String,
+    /// Where the officers' commands went, when over NATS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nats: Option<String>,
     seed: u64,
     population: PopulationSummary,
     import: ImportSummary,
@@ -106,9 +112,6 @@ struct Summary {
 }
 
 pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> {
-    if args.nats.is_some() {
-        bail!("sending over NATS is not available in this version; use --url");
-    }
     if !(0.0..=1.0).contains(&args.violations) {
         bail!(
             "--violations must be between 0 and 1, not {}",
@@ -155,12 +158,14 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
         *violations_simulated.entry(v.label()).or_default() += 1;
     }
     let started = Instant::now();
-    let driver = Arc::new(driver::Driver::new(
-        public,
-        devices,
-        offset,
-        traffic.scenarios,
-    ));
+    let mut driver = driver::Driver::new(public, devices, offset, traffic.scenarios);
+    if let Some(nats_url) = &args.nats {
+        let nats = NatsClient::connect(nats_url)
+            .await
+            .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+        driver = driver.with_nats(nats);
+    }
+    let driver = Arc::new(driver);
     let tally = driver
         .run(args.concurrency)
         .await
@@ -170,6 +175,7 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
     let sent = tally.officer_commands + tally.enterprise_calls;
     let summary = Summary {
         url,
+        nats: args.nats.clone(),
         seed: args.seed,
         population: PopulationSummary {
             agencies: population.agencies.len(),
@@ -342,6 +348,9 @@ fn print_summary(s: &Summary) {
     let p = &s.population;
     let i = &s.import;
     println!("saoma simulate: seed {} against {}", s.seed, s.url);
+    if let Some(nats) = &s.nats {
+        println!("officer commands sent over NATS JetStream at {nats}");
+    }
     println!(
         "population: {} agencies, {} officers, {} enterprises, {} items, {} plans",
         p.agencies, p.officers, p.enterprises, p.items, p.plans

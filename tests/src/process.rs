@@ -83,6 +83,11 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The id of the running process (the leader of its group), if one runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.running.as_ref().map(Child::id)
+    }
+
     /// Reaps the process if it has exited, and says whether it still runs.
     pub(crate) fn is_running(&mut self) -> bool {
         self.poll();

@@ -193,6 +193,12 @@ impl SaomaProcess {
         self.port
     }
 
+    /// The process id of the running server (the leader of its process group), e.g. to read its
+    /// memory from `/proc/<pid>/status`; `None` when it is not running.
+    pub fn pid(&self) -> Option<u32> {
+        self.supervisor.pid()
+    }
+
     /// The `SAOMA_ADMIN_TOKEN` it was given.
     pub fn admin_token(&self) -> &str {
         let token = self

@@ -3,6 +3,7 @@
 
 use super::traffic::{Action, Expect, Scenario, SimInspection};
 use crate::client::{Client, Device, Reply};
+use crate::nats::{NatsClient, Outcome};
 use anyhow::Context as _;
 use chrono::{DateTime, Timelike as _, Utc};
 use saoma_domain::inspection::{shanghai_date, OfficerCommand};
@@ -52,6 +53,8 @@ impl Tally {
 
 pub struct Driver {
     pub client: Client,
+    /// Officers' signed commands go over NATS when set (enterprise calls stay on HTTP).
+    pub nats: Option<NatsClient>,
     pub devices: Vec<Device>,
     /// Added to the local clock for device times (see `clock_offset` in the module root).
     pub offset: chrono::Duration,
@@ -69,11 +72,27 @@ impl Driver {
     ) -> Self {
         Driver {
             client,
+            nats: None,
             devices,
             offset,
             scenarios,
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends the officers' signed commands over NATS.
+    pub fn with_nats(mut self, nats: NatsClient) -> Self {
+        self.nats = Some(nats);
+        self
+    }
+
+    /// Submits a signed envelope over NATS or HTTP; a NATS outcome reads as the HTTP answer
+    /// would, so both are tallied alike.
+    async fn submit(&self, envelope: &Value) -> anyhow::Result<Reply> {
+        match &self.nats {
+            Some(nats) => Ok(http_like(nats.submit(envelope).await?)),
+            None => self.client.submit(envelope).await,
         }
     }
 
@@ -164,7 +183,6 @@ impl Driver {
                     let what = command_name(&command);
                     let envelope = self.devices[*officer].sign(&command, device_time, *command_id);
                     let reply = self
-                        .client
                         .submit(&envelope)
                         .await
                         .with_context(|| unreachable(what))?;
@@ -174,8 +192,7 @@ impl Driver {
                 Action::Resend => {
                     let envelope = last.as_ref().expect("a resend follows an officer command");
                     (
-                        self.client
-                            .submit(envelope)
+                        self.submit(envelope)
                             .await
                             .with_context(|| unreachable("a resent command"))?,
                         true,
@@ -289,6 +306,34 @@ impl Driver {
             }
         }
         Ok(())
+    }
+}
+
+/// A NATS outcome in the shape of the HTTP answer: 201 with the accepted body, 409
+/// `duplicate_command` for a command executed before, else the refusal with its recorded scan.
+fn http_like(outcome: Outcome) -> Reply {
+    if outcome.is_duplicate() {
+        return Reply {
+            status: 409,
+            body: json!({"error": {"code": "duplicate_command", "message": "重复提交的指令，未重复记录",
+                                   "original": outcome}}),
+        };
+    }
+    match outcome {
+        Outcome::Accepted(a) => Reply {
+            status: 201,
+            body: serde_json::to_value(a).expect("outcomes serialise"),
+        },
+        Outcome::Refused(r) => {
+            let mut error = json!({"code": r.code, "message": r.message_zh});
+            if let Some(recorded) = r.recorded {
+                error["recorded"] = json!(recorded);
+            }
+            Reply {
+                status: 422,
+                body: json!({ "error": error }),
+            }
+        }
     }
 }
 

@@ -2,7 +2,13 @@
 //! with the cqrs-es event store doing loads and optimistic-concurrency commits, and a few
 //! read queries of our own for traces and start-up indexes.
 
+mod append;
+mod log;
 mod queries;
+
+pub use log::{LoggedRow, SEQUENCER_LOCK};
+
+pub use append::{AppendError, NewRow};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
@@ -35,6 +41,8 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored payload is not JSON: {0}")]
     Payload(#[from] serde_json::Error),
+    #[error("stored data is not what this service wrote: {0}")]
+    Corrupt(String),
 }
 
 #[derive(Clone)]

@@ -3,8 +3,11 @@
 
 mod bad_input;
 mod lifecycle;
+mod log;
+mod nats;
 mod process;
 mod support;
+mod writers;
 
 use saoma_tests::PgServer;
 use std::sync::OnceLock;
@@ -48,6 +51,34 @@ on_both_stores!(
     bad_input::admin_endpoints_need_the_admin_token,
     bad_input::an_import_with_one_bad_row_changes_nothing,
     bad_input::a_forged_token_is_refused_and_recorded,
+);
+
+/// Runs each named scenario, which builds its own services on the given backend, on both stores.
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(url) = crate::postgres_database().await else { return };
+                    crate::$module::$name(crate::Backend::Postgres(url)).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    writers::two_writers_on_one_store_never_fork_a_stream,
+    writers::concurrent_commands_are_grouped_without_losing_or_repeating_any,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

@@ -76,6 +76,44 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     }
 }
 
+/// [`spawn_app`] plus what `saoma serve` runs beside HTTP: the global log's sequencer, and with
+/// a NATS URL the command ingest and the committed-events publisher. They stop with the app.
+pub async fn spawn_app_with(backend: Backend, nats_url: Option<String>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = Settings {
+        data_dir: dir.path().to_path_buf(),
+        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        database_url: match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(url) => Some(Secret::new(url)),
+        },
+        nats_url,
+        ..Settings::default()
+    };
+    let state: SharedState = saoma_services::serve::build_state(&settings, None)
+        .await
+        .expect("state");
+    let ingest = saoma_services::nats::start(state.clone(), &settings);
+    let log = saoma_services::log::start(state.app.store(), &settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(state, settings.max_command_bytes);
+    let server = tokio::spawn(async move {
+        // Owned by the server task: aborting it (dropping the app) aborts them too.
+        let _background = (ingest, log);
+        axum::serve(listener, app).await.expect("server");
+    });
+    TestApp {
+        client: Client::new(&base, Some(ADMIN_TOKEN.into())),
+        public: Client::new(&base, None),
+        base,
+        _dir: Some(dir),
+        server: Some(server),
+    }
+}
+
 impl TestApp {
     /// A service at `base` that some other owner runs (e.g. a child process).
     pub fn at(base: &str, admin_token: &str) -> Self {
@@ -276,4 +314,44 @@ pub fn types(trace: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["event"]["type"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// Two services over one store and one set of keys (as two `saoma serve` processes sharing a
+/// PostgreSQL, or a data dir), each with its own writer and cache.
+pub async fn spawn_twins(backend: Backend) -> (TestApp, TestApp) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = Settings {
+        data_dir: dir.path().to_path_buf(),
+        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        database_url: match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(url) => Some(Secret::new(url)),
+        },
+        ..Settings::default()
+    };
+    let mut twins = Vec::new();
+    for _ in 0..2 {
+        let state: SharedState = saoma_services::serve::build_state(&settings, None)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(state, settings.max_command_bytes);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("server");
+        });
+        twins.push(TestApp {
+            client: Client::new(&base, Some(ADMIN_TOKEN.into())),
+            public: Client::new(&base, None),
+            base,
+            _dir: None,
+            server: Some(server),
+        });
+    }
+    let second = twins.pop().unwrap();
+    let mut first = twins.pop().unwrap();
+    first._dir = Some(dir);
+    (first, second)
 }

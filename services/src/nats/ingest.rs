@@ -1,0 +1,544 @@
+//! The consume loop: pulls command messages from the durable consumer, executes each batch with
+//! one `App::submit_batch` call, publishes every outcome, and only then acks.
+//!
+//! Two stages run at once, joined by a bounded channel: the executor (pull, classify, execute)
+//! and the responder (publish replies, await their JetStream acks, ack or nak the messages).
+//! Memory stays bounded: the pull stream prefetches at most `PULL_BATCH` messages, the server
+//! delivers at most the consumer's `max_ack_pending` unacked ones, and at most
+//! `batches_in_flight` executed batches wait for the responder. A batch takes whatever arrived
+//! while the previous one executed (up to `max_batch`), so batches grow with the load and a lone
+//! command is never held back waiting for company.
+
+use super::reply::Outcome;
+use super::setup::{self, Backoff};
+use super::{IngestOptions, COMMAND_SUBJECT, INVALID_REPLY_PREFIX, REPLY_TO_HEADER};
+use crate::app::Refusal;
+use crate::http::SharedState;
+use async_nats::jetstream::{self, consumer::PullConsumer, message::PublishMessage, AckKind};
+use chrono::{DateTime, Utc};
+use futures_util::{FutureExt as _, StreamExt as _};
+use serde_json::Value;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+/// Messages asked for in one pull request (the stream re-pulls at half of it).
+pub(super) const PULL_BATCH: usize = 512;
+
+/// How often the consumer's lag is read when no message says it.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs the ingest until `stop`: connects, sets up the streams and consumer, consumes, and
+/// starts over (with backoff) after anything that ends the consumption.
+pub(super) async fn supervise(
+    state: SharedState,
+    url: String,
+    options: IngestOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(client) = setup::connect(&url, &mut stop).await else {
+        return;
+    };
+    let js = jetstream::new(client.clone());
+    let mut backoff = Backoff::new();
+    loop {
+        let consumer = match setup::ensure(&js).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff.current(), "NATS ingest set-up failed");
+                if !backoff.wait(&mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        tracing::info!(
+            url,
+            subject = COMMAND_SUBJECT,
+            "NATS ingest consuming from SAOMA_CMD"
+        );
+        let consumption = Consumption {
+            state: &state,
+            client: &client,
+            js: &js,
+            options: &options,
+        };
+        match consumption.run(consumer, &mut stop, &mut backoff).await {
+            Ok(()) => {
+                tracing::info!("NATS ingest stopped");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff.current(), "NATS ingest interrupted; starting over");
+                if !backoff.wait(&mut stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What to tell JetStream about a message once its reply is out.
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Ack,
+    /// Poison: never redeliver.
+    Term,
+    /// Not executed (internal error, or the service is stopping): redeliver after the delay.
+    Nak(Option<Duration>),
+}
+
+/// One message through the pipeline.
+struct Item {
+    message: jetstream::Message,
+    /// When JetStream stored it, in nanoseconds since the epoch.
+    published_ns: i128,
+    reply: Option<(String, Outcome)>,
+    reply_to: Option<String>,
+    settle: Settle,
+}
+
+/// A message classified before execution.
+enum Classified {
+    Command { envelope: Value, command_id: Uuid },
+    Poison(Outcome, String),
+}
+
+struct Consumption<'a> {
+    state: &'a SharedState,
+    client: &'a async_nats::Client,
+    js: &'a jetstream::Context,
+    options: &'a IngestOptions,
+}
+
+impl Consumption<'_> {
+    /// Consumes until `stop` (`Ok`) or until the pull stream fails (`Err`).
+    async fn run(
+        &self,
+        consumer: PullConsumer,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> anyhow::Result<()> {
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(PULL_BATCH)
+            .expires(Duration::from_secs(30))
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the pull stream: {e}"))?;
+        let (to_responder, from_executor) = mpsc::channel(self.options.batches_in_flight.max(1));
+        let responder = tokio::spawn(respond(self.client.clone(), self.js.clone(), from_executor));
+        let mut lag = tokio::time::interval(LAG_INTERVAL);
+        lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ended: anyhow::Result<()> = loop {
+            let next = tokio::select! {
+                biased;
+                _ = stopping(stop) => break Ok(()),
+                _ = lag.tick() => {
+                    tokio::spawn(read_lag(consumer.clone()));
+                    continue;
+                }
+                next = messages.next() => next,
+            };
+            let first = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    use async_nats::jetstream::consumer::pull::MessagesErrorKind as K;
+                    match e.kind() {
+                        K::MissingHeartbeat | K::Pull | K::Other => {
+                            tracing::warn!(error = %e, "NATS pull stream hiccup");
+                            continue;
+                        }
+                        _ => break Err(anyhow::anyhow!("pull stream: {e}")),
+                    }
+                }
+                None => break Err(anyhow::anyhow!("the pull stream ended")),
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.options.max_batch {
+                match messages.next().now_or_never() {
+                    Some(Some(Ok(m))) => batch.push(m),
+                    _ => break,
+                }
+            }
+            backoff.reset();
+            let items = self.execute(batch).await;
+            if to_responder.send(items).await.is_err() {
+                break Err(anyhow::anyhow!("the reply publisher stopped"));
+            }
+        };
+        if ended.is_ok() {
+            // Delivered to this process but not started: hand back at once rather than after
+            // the ack wait.
+            let mut handed_back = 0;
+            while handed_back < 2 * PULL_BATCH {
+                let Ok(Some(Ok(m))) =
+                    tokio::time::timeout(Duration::from_millis(100), messages.next()).await
+                else {
+                    break;
+                };
+                let _ = m.ack_with(AckKind::Nak(None)).await;
+                handed_back += 1;
+            }
+            if handed_back > 0 {
+                tracing::info!(handed_back, "NATS ingest: unstarted messages nak'ed");
+            }
+        }
+        drop(to_responder);
+        // The responder finishes the batches already executed: their replies and acks.
+        if let Err(e) = responder.await {
+            tracing::error!(error = %e, "NATS reply publisher failed");
+        }
+        ended
+    }
+
+    /// Classifies and executes one batch; returns every message with its reply and settlement.
+    async fn execute(&self, batch: Vec<jetstream::Message>) -> Vec<Item> {
+        metrics::histogram!("saoma_nats_batch_size").record(batch.len() as f64);
+        let now = Utc::now();
+        let mut items = Vec::with_capacity(batch.len());
+        let mut commands = Vec::new();
+        // (item index, command id, deliveries) of each command in `commands`.
+        let mut positions = Vec::new();
+        for message in batch {
+            metrics::counter!("saoma_nats_messages_consumed_total").increment(1);
+            let (sequence, delivered, published_ns, pending) = match message.info() {
+                Ok(info) => (
+                    info.stream_sequence,
+                    info.delivered,
+                    info.published.unix_timestamp_nanos(),
+                    info.pending,
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, subject = %message.subject, "a message without JetStream metadata; skipped");
+                    continue;
+                }
+            };
+            metrics::gauge!("saoma_nats_consumer_lag").set(pending as f64);
+            if delivered > 1 {
+                metrics::counter!("saoma_nats_messages_redelivered_total").increment(1);
+            }
+            let reply_to = reply_to(&message);
+            let index = items.len();
+            match classify(&message, sequence, self.options.max_command_bytes) {
+                Classified::Command {
+                    envelope,
+                    command_id,
+                } => {
+                    commands.push((envelope, received_at(published_ns, now)));
+                    positions.push((index, command_id, delivered));
+                    items.push(Item {
+                        message,
+                        published_ns,
+                        reply: None,
+                        reply_to,
+                        settle: Settle::Ack,
+                    });
+                }
+                Classified::Poison(outcome, subject) => {
+                    count_refusal(&outcome);
+                    items.push(Item {
+                        message,
+                        published_ns,
+                        reply: Some((subject, outcome)),
+                        reply_to,
+                        settle: Settle::Term,
+                    });
+                }
+            }
+        }
+        if commands.is_empty() {
+            return items;
+        }
+        let app = &self.state.app;
+        let outcomes = AssertUnwindSafe(app.submit_batch(commands))
+            .catch_unwind()
+            .await;
+        let outcomes = match outcomes {
+            Ok(o) if o.len() == positions.len() => o,
+            Ok(o) => {
+                tracing::error!(
+                    expected = positions.len(),
+                    got = o.len(),
+                    "submit_batch answered a different number of commands; redelivering them"
+                );
+                return retry_all(items, &positions);
+            }
+            Err(_) => {
+                tracing::error!("executing a batch panicked; redelivering its commands");
+                return retry_all(items, &positions);
+            }
+        };
+        for ((index, command_id, delivered), result) in positions.into_iter().zip(outcomes) {
+            let item = &mut items[index];
+            let outcome = match result {
+                Ok(accepted) => {
+                    metrics::counter!("saoma_nats_commands_committed_total").increment(1);
+                    Outcome::accepted(command_id, &accepted)
+                }
+                Err(Refusal::Duplicate { inspection_id, .. }) => {
+                    match app.events(inspection_id).await {
+                        Ok(events) => {
+                            metrics::counter!("saoma_nats_commands_duplicate_total").increment(1);
+                            let original: Vec<_> = events
+                                .into_iter()
+                                .filter(|e| e.meta.command_id == Some(command_id))
+                                .collect();
+                            Outcome::duplicate(command_id, inspection_id, &original, || {
+                                app.code_url(&inspection_id)
+                            })
+                        }
+                        Err(e) => {
+                            item.settle = self.internal(command_id, delivered, &e);
+                            match item.settle {
+                                Settle::Nak(_) => continue,
+                                _ => Outcome::from_refusal(Some(command_id), &e),
+                            }
+                        }
+                    }
+                }
+                Err(e @ Refusal::Internal(_)) => {
+                    item.settle = self.internal(command_id, delivered, &e);
+                    match item.settle {
+                        Settle::Nak(_) => continue,
+                        _ => Outcome::from_refusal(Some(command_id), &e),
+                    }
+                }
+                Err(refusal) => Outcome::from_refusal(Some(command_id), &refusal),
+            };
+            count_refusal(&outcome);
+            item.reply = Some((super::reply_subject(&command_id), outcome));
+        }
+        items
+    }
+
+    /// An internal error: redeliver later, or give up after `max_internal_attempts` deliveries.
+    fn internal(&self, command_id: Uuid, delivered: i64, e: &Refusal) -> Settle {
+        if delivered >= self.options.max_internal_attempts {
+            tracing::error!(%command_id, delivered, error = %e, "command keeps failing; refused as internal");
+            Settle::Ack
+        } else {
+            tracing::warn!(%command_id, delivered, error = %e, "command failed; redelivering later");
+            metrics::counter!("saoma_nats_commands_retried_total").increment(1);
+            Settle::Nak(Some(nak_delay(delivered)))
+        }
+    }
+}
+
+/// Redelivery delay after an internal error: 1 s per delivery so far, at most 30 s.
+fn nak_delay(delivered: i64) -> Duration {
+    Duration::from_secs(delivered.clamp(1, 30) as u64)
+}
+
+fn retry_all(mut items: Vec<Item>, positions: &[(usize, Uuid, i64)]) -> Vec<Item> {
+    for (index, _, delivered) in positions {
+        items[*index].settle = Settle::Nak(Some(nak_delay(*delivered)));
+        metrics::counter!("saoma_nats_commands_retried_total").increment(1);
+    }
+    items
+}
+
+fn count_refusal(outcome: &Outcome) {
+    if let Some(code) = outcome.code() {
+        metrics::counter!("saoma_nats_commands_refused_total", "code" => code.to_string())
+            .increment(1);
+    }
+}
+
+/// The time the command was received: when JetStream stored it (the publisher's durable ack),
+/// never later than now.
+fn received_at(published_ns: i128, now: DateTime<Utc>) -> DateTime<Utc> {
+    i64::try_from(published_ns)
+        .map(DateTime::from_timestamp_nanos)
+        .map_or(now, |t| t.min(now))
+}
+
+/// The `Saoma-Reply-To` header, when it names a subject a reply may go to: a plain subject
+/// (no wildcards or spaces) outside the command subjects and the JetStream API.
+fn reply_to(message: &jetstream::Message) -> Option<String> {
+    let value = message.headers.as_ref()?.get(REPLY_TO_HEADER)?.as_str();
+    let valid = !value.is_empty()
+        && value.len() <= 256
+        && !value.starts_with("saoma.cmd.")
+        && !value.starts_with("$JS.")
+        && value
+            .split('.')
+            .all(|t| !t.is_empty() && t != "*" && t != ">")
+        && !value.chars().any(char::is_whitespace);
+    valid.then(|| value.to_string())
+}
+
+/// Sorts a message into a command to execute or poison to refuse (with the subject the
+/// refusal goes to).
+fn classify(message: &jetstream::Message, sequence: u64, max_bytes: usize) -> Classified {
+    let invalid_subject = format!("{INVALID_REPLY_PREFIX}{sequence}");
+    if message.payload.len() > max_bytes {
+        let outcome = Outcome::refused(None, "message_too_large", "消息内容过大")
+            .with_message_detail(format!(
+                "{} bytes, at most {max_bytes}",
+                message.payload.len()
+            ))
+            .at_sequence(sequence);
+        return Classified::Poison(outcome, invalid_subject);
+    }
+    let parsed: Result<Value, _> = serde_json::from_slice(&message.payload);
+    let command_id = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("command_id"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Uuid>().ok());
+    let poison = |outcome: Outcome| {
+        let outcome = outcome.at_sequence(sequence);
+        match command_id {
+            Some(id) => Classified::Poison(outcome, super::reply_subject(&id)),
+            None => Classified::Poison(outcome, invalid_subject.clone()),
+        }
+    };
+    if message.subject.as_str() != COMMAND_SUBJECT {
+        return poison(
+            Outcome::refused(command_id, "unknown_subject", "未知的消息主题")
+                .with_message_detail(format!("{} is not {COMMAND_SUBJECT}", message.subject)),
+        );
+    }
+    let envelope = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            return poison(
+                Outcome::refused(None, "malformed_json", "消息内容不是有效的JSON")
+                    .with_message_detail(e),
+            )
+        }
+    };
+    if !envelope.is_object() {
+        return poison(Outcome::from_refusal(
+            None,
+            &Refusal::invalid("an envelope is a JSON object"),
+        ));
+    }
+    match command_id {
+        Some(command_id) => Classified::Command {
+            envelope,
+            command_id,
+        },
+        None => poison(Outcome::from_refusal(
+            None,
+            &Refusal::invalid("command_id is missing or not a UUID"),
+        )),
+    }
+}
+
+/// Resolves once the service is stopping.
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Reads the consumer's lag (messages not yet delivered) and unacked count.
+async fn read_lag(consumer: PullConsumer) {
+    match tokio::time::timeout(Duration::from_secs(2), consumer.get_info()).await {
+        Ok(Ok(info)) => {
+            metrics::gauge!("saoma_nats_consumer_lag").set(info.num_pending as f64);
+            metrics::gauge!("saoma_nats_consumer_ack_pending").set(info.num_ack_pending as f64);
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "reading the consumer's lag"),
+        Err(_) => tracing::debug!("reading the consumer's lag timed out"),
+    }
+}
+
+/// The responder: publishes each batch's replies, awaits their JetStream acks, then settles
+/// the messages. A reply that could not be stored leaves its message to be redelivered.
+async fn respond(
+    client: async_nats::Client,
+    js: jetstream::Context,
+    mut batches: mpsc::Receiver<Vec<Item>>,
+) {
+    while let Some(items) = batches.recv().await {
+        let mut stored = vec![true; items.len()];
+        let mut acks = Vec::new();
+        let mut payloads = vec![None; items.len()];
+        for (i, item) in items.iter().enumerate() {
+            let Some((subject, outcome)) = &item.reply else {
+                continue;
+            };
+            let payload: Vec<u8> = serde_json::to_vec(outcome).expect("outcomes serialise");
+            match js
+                .send_publish(
+                    subject.clone(),
+                    PublishMessage::build().payload(payload.clone().into()),
+                )
+                .await
+            {
+                Ok(ack) => acks.push((i, ack)),
+                Err(e) => {
+                    tracing::warn!(error = %e, subject, "publishing a reply failed");
+                    stored[i] = false;
+                }
+            }
+            payloads[i] = Some(payload);
+        }
+        for (i, ack) in acks {
+            if let Err(e) = ack.await {
+                tracing::warn!(error = %e, "a reply was not stored");
+                stored[i] = false;
+            }
+        }
+        let now_ns = Utc::now().timestamp_nanos_opt().map(i128::from);
+        for (i, item) in items.into_iter().enumerate() {
+            if let (Some(to), Some(payload)) = (&item.reply_to, payloads[i].take()) {
+                if stored[i] {
+                    if let Err(e) = client.publish(to.clone(), payload.into()).await {
+                        tracing::debug!(error = %e, to, "request-reply answer not sent");
+                    }
+                }
+            }
+            let settle = if stored[i] {
+                item.settle
+            } else {
+                metrics::counter!("saoma_nats_reply_failures_total").increment(1);
+                Settle::Nak(Some(Duration::from_secs(1)))
+            };
+            let kind = match settle {
+                Settle::Ack => AckKind::Ack,
+                Settle::Term => AckKind::Term,
+                Settle::Nak(delay) => AckKind::Nak(delay),
+            };
+            if let Err(e) = item.message.ack_with(kind).await {
+                tracing::warn!(error = %e, "acknowledging a message failed; it will be redelivered");
+            }
+            if item.reply.is_some() && stored[i] {
+                if let Some(now) = now_ns {
+                    let seconds = (now - item.published_ns).max(0) as f64 / 1e9;
+                    metrics::histogram!("saoma_nats_ack_latency_seconds").record(seconds);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redelivery_after_an_internal_error_backs_off_up_to_half_a_minute() {
+        assert_eq!(nak_delay(1), Duration::from_secs(1));
+        assert_eq!(nak_delay(5), Duration::from_secs(5));
+        assert_eq!(nak_delay(500), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_receive_time_is_the_store_time_but_never_in_the_future() {
+        let now = Utc::now();
+        let earlier = now - chrono::Duration::seconds(3);
+        let ns = i128::from(earlier.timestamp_nanos_opt().unwrap());
+        assert_eq!(received_at(ns, now), earlier);
+        let later = i128::from(
+            (now + chrono::Duration::seconds(3))
+                .timestamp_nanos_opt()
+                .unwrap(),
+        );
+        assert_eq!(received_at(later, now), now);
+    }
+}

@@ -1,0 +1,4 @@
+SELECT aggregate_id, sequence, CAST(payload AS TEXT)
+FROM events
+WHERE aggregate_type = $1 AND aggregate_id IN (SELECT value FROM json_each($2))
+ORDER BY aggregate_id, sequence

@@ -1,0 +1,16 @@
+-- Gives the next `$1` unpositioned events consecutive positions after the current maximum, in
+-- (aggregate_type, aggregate_id, sequence) order. One statement, so one write transaction:
+-- SQLite takes its write lock before reading, and the maximum cannot move underneath it.
+WITH next AS (
+    SELECT rowid AS row_id,
+           (SELECT COALESCE(MAX(position), 0) FROM events)
+               + row_number() OVER (ORDER BY aggregate_type, aggregate_id, sequence) AS position
+    FROM events INDEXED BY events_unpositioned
+    WHERE position IS NULL
+    ORDER BY aggregate_type, aggregate_id, sequence
+    LIMIT $1
+)
+UPDATE events
+SET position = next.position
+FROM next
+WHERE events.rowid = next.row_id

@@ -1,0 +1,1 @@
+SELECT position FROM cursors WHERE name = $1
