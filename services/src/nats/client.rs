@@ -91,17 +91,27 @@ impl NatsClient {
             .subscribe(reply_subject(&command_id))
             .await
             .map_err(|e| SubmitError::Nats(e.to_string()))?;
-        let ack = self
-            .publish(COMMAND_SUBJECT, &command_id.to_string(), payload)
+        let (ack, attempts) = self
+            .publish_counted(COMMAND_SUBJECT, &command_id.to_string(), payload)
             .await?;
+        // JetStream had this message id before, and not from a retry of this very call: this
+        // is a re-submission, answered with the outcome of the first one.
+        let resubmitted = ack.duplicate && attempts == 1;
+        let mark = |outcome: Outcome| {
+            if resubmitted {
+                outcome.as_duplicate()
+            } else {
+                outcome
+            }
+        };
         if ack.duplicate {
-            // JetStream had it already: its outcome may be stored from the first time.
+            // Its outcome may be stored from the first time.
             if let Some(outcome) = self.stored_outcome(command_id).await? {
-                return Ok(outcome);
+                return Ok(mark(outcome));
             }
         }
-        match tokio::time::timeout(self.reply_timeout, replies.next()).await {
-            Ok(Some(message)) => parse(&message.payload),
+        let outcome = match tokio::time::timeout(self.reply_timeout, replies.next()).await {
+            Ok(Some(message)) => parse(&message.payload)?,
             // Listening ended or timed out: the reply may have been stored meanwhile.
             _ => self
                 .stored_outcome(command_id)
@@ -109,8 +119,9 @@ impl NatsClient {
                 .ok_or(SubmitError::NoReply {
                     command_id,
                     waited: self.reply_timeout,
-                }),
-        }
+                })?,
+        };
+        Ok(mark(outcome))
     }
 
     /// JetStream-publishes `payload` to `subject` with `Nats-Msg-Id` = `msg_id` and awaits the
@@ -121,6 +132,16 @@ impl NatsClient {
         msg_id: &str,
         payload: Vec<u8>,
     ) -> Result<jetstream::publish::PublishAck, SubmitError> {
+        Ok(self.publish_counted(subject, msg_id, payload).await?.0)
+    }
+
+    /// [`publish`](Self::publish), also saying which attempt succeeded.
+    async fn publish_counted(
+        &self,
+        subject: &str,
+        msg_id: &str,
+        payload: Vec<u8>,
+    ) -> Result<(jetstream::publish::PublishAck, u32), SubmitError> {
         let mut delay = Duration::from_millis(100);
         let mut last = String::new();
         for attempt in 1..=self.publish_attempts {
@@ -132,7 +153,7 @@ impl NatsClient {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(ack) => return Ok(ack),
+                Ok(ack) => return Ok((ack, attempt)),
                 Err(e) if transient(&e) => {
                     last = e.to_string();
                     tracing::debug!(attempt, error = %e, "publish failed; retrying");

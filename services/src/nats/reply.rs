@@ -214,6 +214,15 @@ impl Outcome {
         }
     }
 
+    /// The same outcome, marked as the answer to a command id executed before.
+    pub fn as_duplicate(mut self) -> Self {
+        match &mut self {
+            Outcome::Accepted(a) => a.duplicate = true,
+            Outcome::Refused(r) => r.duplicate = true,
+        }
+        self
+    }
+
     pub fn is_duplicate(&self) -> bool {
         match self {
             Outcome::Accepted(a) => a.duplicate,

@@ -45,8 +45,11 @@ pub(super) fn connect_options(name: &str) -> async_nats::ConnectOptions {
         .name(&name)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis(100 << attempts.min(4)).min(Duration::from_secs(2))
+        // No wait before the first attempt; then 0.2 s doubling up to 2 s, so that a restarted
+        // server is found again within seconds.
+        .reconnect_delay_callback(|attempts| match attempts {
+            0 | 1 => Duration::ZERO,
+            n => Duration::from_millis(100 << n.min(5)).min(Duration::from_secs(2)),
         })
         .event_callback(move |event| {
             let name = name.clone();

@@ -309,14 +309,24 @@ impl Driver {
     }
 }
 
-/// A NATS outcome in the shape of the HTTP answer: 201 with the accepted body, 409
-/// `duplicate_command` for a command executed before, else the refusal with its recorded scan.
+/// A NATS outcome in the shape of the HTTP answer: 201 with the accepted body; 409
+/// `duplicate_command` for a command whose events were recorded before (accepted, or a recorded
+/// refused scan); else the refusal, which an unrecorded refusal repeats as over HTTP.
 fn http_like(outcome: Outcome) -> Reply {
-    if outcome.is_duplicate() {
+    let recorded_before = match &outcome {
+        Outcome::Accepted(a) => a.duplicate,
+        Outcome::Refused(r) => {
+            r.code == "duplicate_command" || (r.duplicate && r.recorded.is_some())
+        }
+    };
+    if recorded_before {
         return Reply {
             status: 409,
-            body: json!({"error": {"code": "duplicate_command", "message": "重复提交的指令，未重复记录",
-                                   "original": outcome}}),
+            body: json!({"error": {
+                "code": "duplicate_command",
+                "message": "重复提交的指令，未重复记录",
+                "original": outcome,
+            }}),
         };
     }
     match outcome {

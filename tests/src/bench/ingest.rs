@@ -20,9 +20,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// The command stream and the ingest's durable consumer, as `saoma serve` creates them.
-const COMMAND_STREAM: &str = "SAOMA_CMD";
-const INGEST_CONSUMER: &str = "saoma-ingest";
 /// A run fails when no reply arrives for this long.
 const STALL: Duration = Duration::from_secs(60);
 
@@ -141,17 +138,24 @@ impl Nats {
             .await
             .context("connecting to NATS")?;
         let js = jetstream::new(publisher);
+        // The command stream and the ingest's durable consumer, as `saoma serve` creates them.
+        let stream_name = saoma_services::nats::command_stream().name;
+        let consumer_name = saoma_services::nats::ingest_consumer()
+            .durable_name
+            .context("the ingest consumer has a durable name")?;
         let deadline = Instant::now() + wait;
         loop {
-            let ready = match js.get_stream(COMMAND_STREAM).await {
-                Ok(stream) => stream.consumer_info(INGEST_CONSUMER).await.is_ok(),
+            let ready = match js.get_stream(&stream_name).await {
+                Ok(stream) => stream.consumer_info(&consumer_name).await.is_ok(),
                 Err(_) => false,
             };
             if ready {
                 return Ok(Nats { js, listener });
             }
             if Instant::now() > deadline {
-                bail!("saoma serve did not create {COMMAND_STREAM} and {INGEST_CONSUMER} within {wait:?}");
+                bail!(
+                    "saoma serve did not create {stream_name} and {consumer_name} within {wait:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -390,8 +390,9 @@ async fn every_committed_event_goes_out_once_in_order_even_across_a_nats_crash(b
     // NATS crashes; commands keep being committed to the store meanwhile.
     tokio::task::block_in_place(|| nats.kill());
     inspections.extend(visits(&app, &w, 3).await);
-    // Long enough for the publisher to have tried, failed and backed off.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Longer than the publisher's ack timeout (5 s): its publishes fail, it backs off and
+    // retries, and what its client buffered meanwhile may still land after the restart.
+    tokio::time::sleep(Duration::from_secs(7)).await;
     tokio::task::block_in_place(|| nats.restart()).expect("nats restarts");
 
     let total = app.event_count().await as usize;
