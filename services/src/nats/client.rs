@@ -12,6 +12,9 @@ use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// While waiting for a reply, how often the stored one is read.
+const STORED_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     #[error("the envelope has no command_id that is a UUID")]
@@ -110,18 +113,36 @@ impl NatsClient {
                 return Ok(mark(outcome));
             }
         }
-        let outcome = match tokio::time::timeout(self.reply_timeout, replies.next()).await {
-            Ok(Some(message)) => parse(&message.payload)?,
-            // Listening ended or timed out: the reply may have been stored meanwhile.
-            _ => self
-                .stored_outcome(command_id)
-                .await?
-                .ok_or(SubmitError::NoReply {
-                    command_id,
-                    waited: self.reply_timeout,
-                })?,
-        };
-        Ok(mark(outcome))
+        // Listen; now and then, and at the end, also read the stored reply: one published
+        // while the connection was down never reaches the subscription.
+        let deadline = tokio::time::Instant::now() + self.reply_timeout;
+        let mut check = tokio::time::interval_at(
+            tokio::time::Instant::now() + STORED_CHECK_INTERVAL,
+            STORED_CHECK_INTERVAL,
+        );
+        loop {
+            tokio::select! {
+                message = replies.next() => {
+                    if let Some(message) = message {
+                        return Ok(mark(parse(&message.payload)?));
+                    }
+                    break;
+                }
+                _ = check.tick() => {
+                    if let Ok(Some(outcome)) = self.stored_outcome(command_id).await {
+                        return Ok(mark(outcome));
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        match self.stored_outcome(command_id).await? {
+            Some(outcome) => Ok(mark(outcome)),
+            None => Err(SubmitError::NoReply {
+                command_id,
+                waited: self.reply_timeout,
+            }),
+        }
     }
 
     /// JetStream-publishes `payload` to `subject` with `Nats-Msg-Id` = `msg_id` and awaits the

@@ -132,6 +132,7 @@ impl Consumption<'_> {
         let responder = tokio::spawn(respond(self.client.clone(), self.js.clone(), from_executor));
         let mut lag = tokio::time::interval(LAG_INTERVAL);
         lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut hiccups: u64 = 0;
         let ended: anyhow::Result<()> = loop {
             let next = tokio::select! {
                 biased;
@@ -148,14 +149,21 @@ impl Consumption<'_> {
                     use async_nats::jetstream::consumer::pull::MessagesErrorKind as K;
                     match e.kind() {
                         K::MissingHeartbeat | K::Pull | K::Other => {
-                            tracing::warn!(error = %e, "NATS pull stream hiccup");
-                            continue;
+                            // Usually NATS is away and the client reconnecting: pace the retries.
+                            hiccups += 1;
+                            tracing::warn!(error = %e, hiccups, "NATS pull stream hiccup");
+                            let pause = Duration::from_millis(100 * hiccups.min(20));
+                            tokio::select! {
+                                _ = stopping(stop) => break Ok(()),
+                                _ = tokio::time::sleep(pause) => continue,
+                            }
                         }
                         _ => break Err(anyhow::anyhow!("pull stream: {e}")),
                     }
                 }
                 None => break Err(anyhow::anyhow!("the pull stream ended")),
             };
+            hiccups = 0;
             let mut batch = vec![first];
             while batch.len() < self.options.max_batch {
                 match messages.next().now_or_never() {
@@ -286,9 +294,18 @@ impl Consumption<'_> {
                                 .into_iter()
                                 .filter(|e| e.meta.command_id == Some(command_id))
                                 .collect();
-                            Outcome::duplicate(command_id, inspection_id, &original, || {
-                                app.code_url(&inspection_id)
-                            })
+                            let outcome =
+                                Outcome::duplicate(command_id, inspection_id, &original, || {
+                                    app.code_url(&inspection_id)
+                                });
+                            // A redelivery of this very message (its reply or ack was lost)
+                            // answers exactly as its first execution did; only a new message
+                            // with an executed command id is marked as a duplicate.
+                            if delivered > 1 {
+                                outcome.unmarked()
+                            } else {
+                                outcome
+                            }
                         }
                         Err(e) => {
                             item.settle = self.internal(command_id, delivered, &e);
@@ -478,8 +495,13 @@ async fn respond(
             }
             payloads[i] = Some(payload);
         }
-        for (i, ack) in acks {
-            if let Err(e) = ack.await {
+        // Together: each ack's timeout starts when it is first polled, so awaiting them one
+        // by one would add up the timeouts of the replies a broken connection swallowed.
+        let acks = acks
+            .into_iter()
+            .map(|(i, ack)| async move { (i, ack.await) });
+        for (i, result) in futures_util::future::join_all(acks).await {
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "a reply was not stored");
                 stored[i] = false;
             }

@@ -223,6 +223,15 @@ impl Outcome {
         self
     }
 
+    /// The same outcome without the duplicate mark: what the first execution answered.
+    pub fn unmarked(mut self) -> Self {
+        match &mut self {
+            Outcome::Accepted(a) => a.duplicate = false,
+            Outcome::Refused(r) => r.duplicate = false,
+        }
+        self
+    }
+
     pub fn is_duplicate(&self) -> bool {
         match self {
             Outcome::Accepted(a) => a.duplicate,

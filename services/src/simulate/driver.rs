@@ -89,9 +89,23 @@ impl Driver {
 
     /// Submits a signed envelope over NATS or HTTP; a NATS outcome reads as the HTTP answer
     /// would, so both are tallied alike.
-    async fn submit(&self, envelope: &Value) -> anyhow::Result<Reply> {
+    ///
+    /// Over NATS, an earlier execution of the same command id can also come from a fault (a
+    /// reply lost when NATS or the service died, the message redelivered): past the first
+    /// step, a command sent once that reads as executed before counts as accepted. The first
+    /// step keeps the duplicate, which says that an earlier run recorded the whole lifecycle,
+    /// and a deliberate resend expects it.
+    async fn submit(&self, envelope: &Value, sent_once: bool) -> anyhow::Result<Reply> {
         match &self.nats {
-            Some(nats) => Ok(http_like(nats.submit(envelope).await?)),
+            Some(nats) => {
+                let mut outcome = nats.submit(envelope).await?;
+                if sent_once {
+                    if let Outcome::Accepted(a) = &mut outcome {
+                        a.duplicate = false;
+                    }
+                }
+                Ok(http_like(outcome))
+            }
             None => self.client.submit(envelope).await,
         }
     }
@@ -183,7 +197,7 @@ impl Driver {
                     let what = command_name(&command);
                     let envelope = self.devices[*officer].sign(&command, device_time, *command_id);
                     let reply = self
-                        .submit(&envelope)
+                        .submit(&envelope, n > 0)
                         .await
                         .with_context(|| unreachable(what))?;
                     last = Some(envelope);
@@ -192,7 +206,7 @@ impl Driver {
                 Action::Resend => {
                     let envelope = last.as_ref().expect("a resend follows an officer command");
                     (
-                        self.submit(envelope)
+                        self.submit(envelope, false)
                             .await
                             .with_context(|| unreachable("a resent command"))?,
                         true,

@@ -150,6 +150,8 @@ fn saoma_release_binary() -> Result<PathBuf> {
 struct IngestFigures {
     throughput: RunResult,
     throughput_cpu: CpuSample,
+    /// Ingest batches (`submit_batch` calls) in the throughput run and their mean size.
+    throughput_batches: Option<(f64, f64)>,
     latency: RunResult,
     /// After the throughput run's last reply: (all positioned, all published on `saoma.evt.>`).
     log_caught_up: (Option<Duration>, Option<Duration>),
@@ -283,6 +285,13 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         ),
         "(queueing behind the window, not the target's figure)",
     );
+    if let Some((batches, mean)) = figures.throughput_batches {
+        t.row(
+            "… ingest batches (submit_batch calls), mean size",
+            format!("{} batches, {mean:.0} commands each", thousands(batches)),
+            "",
+        );
+    }
     let cpu = figures.throughput_cpu;
     let wall = th.elapsed.as_secs_f64();
     let share = |s: f64| format!("{s:.1} s ({:.0}% of a core)", 100.0 * s / wall);
@@ -434,6 +443,21 @@ async fn admin_event_count(admin: &Client) -> Result<u64> {
         .context("stats without an event count")
 }
 
+/// `(sum, count)` of the service's `saoma_nats_batch_size` histogram from `GET /metrics`:
+/// how many messages each `submit_batch` call took. `None` when the metric is not exported.
+async fn batch_sizes(admin: &Client) -> Option<(f64, f64)> {
+    let reply = admin.get("/metrics").await.ok()?;
+    let text = reply.body.as_str()?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some((
+        value("saoma_nats_batch_size_sum")?,
+        value("saoma_nats_batch_size_count")?,
+    ))
+}
+
 /// Checks a run: every command answered and accepted with one event, and the store grew by
 /// exactly that many events.
 fn check_run(name: &str, run: &RunResult, expected: usize, grew: u64, problems: &mut Vec<String>) {
@@ -549,9 +573,14 @@ async fn ingest_runs(
     ));
     log_catch_up(&store, Instant::now()).await;
     let before = admin_event_count(&admin).await?;
+    let batches_before = batch_sizes(&admin).await;
     let cpu_before = roots.sample();
     let throughput_run = ingest::throughput(&nats, &throughput, args.window).await?;
     let throughput_cpu = roots.sample() - cpu_before;
+    let throughput_batches = match (batches_before, batch_sizes(&admin).await) {
+        (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some((c1 - c0, (s1 - s0) / (c1 - c0))),
+        _ => None,
+    };
     let log_caught_up = log_catch_up(&store, Instant::now()).await;
     let grew = admin_event_count(&admin).await? - before;
     check_run(
@@ -598,6 +627,7 @@ async fn ingest_runs(
     Ok(IngestFigures {
         throughput: throughput_run,
         throughput_cpu,
+        throughput_batches,
         latency: latency_run,
         log_caught_up,
         peak_memory,
