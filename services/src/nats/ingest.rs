@@ -179,19 +179,24 @@ impl Consumption<'_> {
         };
         if ended.is_ok() {
             // Delivered to this process but not started: hand back at once rather than after
-            // the ack wait.
-            let mut handed_back = 0;
-            while handed_back < 2 * PULL_BATCH {
-                let Ok(Some(Ok(m))) =
-                    tokio::time::timeout(Duration::from_millis(100), messages.next()).await
-                else {
-                    break;
-                };
-                let _ = m.ack_with(AckKind::Nak(None)).await;
-                handed_back += 1;
+            // the ack wait. Only what has arrived, and after unsubscribing, so that the nak'ed
+            // messages go to other consumers (or a restarted one), not back to this one.
+            let mut unstarted = Vec::new();
+            while unstarted.len() < 2 * PULL_BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(Ok(m))) => unstarted.push(m),
+                    _ => break,
+                }
             }
-            if handed_back > 0 {
-                tracing::info!(handed_back, "NATS ingest: unstarted messages nak'ed");
+            drop(messages);
+            for m in &unstarted {
+                let _ = m.ack_with(AckKind::Nak(None)).await;
+            }
+            if !unstarted.is_empty() {
+                tracing::info!(
+                    handed_back = unstarted.len(),
+                    "NATS ingest: unstarted messages nak'ed"
+                );
             }
         }
         drop(to_responder);

@@ -142,6 +142,21 @@ fn lifecycle(n: usize) -> [VisitCommand; 5] {
     ]
 }
 
+/// The payload the plain way stores for its first (and largest) event, as JSON text.
+pub fn sample_payload() -> String {
+    let event = match lifecycle(0) {
+        [VisitCommand::Issue {
+            enterprise,
+            officers,
+        }, ..] => VisitEvent::Issued {
+            enterprise,
+            officers,
+        },
+        _ => unreachable!("a lifecycle starts with Issue"),
+    };
+    serde_json::to_string(&event).expect("events serialise")
+}
+
 /// Creates the events table in the (fresh) database at `url` and returns a pool of
 /// `connections`.
 pub async fn prepare(url: &str, connections: u32) -> Result<sqlx::PgPool> {

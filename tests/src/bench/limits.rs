@@ -83,16 +83,20 @@ pub fn crypto(duration: Duration) -> Result<CryptoLimits> {
     })
 }
 
-/// `COPY` into a fresh table shaped like the events table, `COPY_ROWS` rows per statement on one
-/// connection, for `duration`; rows carry `payload` (a real stored event, as JSON text).
+/// `COPY` into a fresh table `table` shaped like the events table, `COPY_ROWS` rows per
+/// statement on one connection, for `duration`; every row carries `payload` (JSON text).
 /// Returns rows per second.
-pub async fn copy(url: &str, payload: &str, duration: Duration) -> Result<f64> {
+pub async fn copy(url: &str, table: &str, payload: &str, duration: Duration) -> Result<f64> {
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .context("connecting for COPY")?;
-    sqlx::query(
-        "CREATE TABLE copied_events (
+    ensure!(
+        table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "{table} is not a plain table name"
+    );
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (
             aggregate_type text NOT NULL,
             aggregate_id text NOT NULL,
             sequence bigint NOT NULL,
@@ -101,8 +105,8 @@ pub async fn copy(url: &str, payload: &str, duration: Duration) -> Result<f64> {
             payload json NOT NULL,
             metadata json NOT NULL,
             PRIMARY KEY (aggregate_type, aggregate_id, sequence)
-        )",
-    )
+        )"
+    ))
     .execute(&mut conn)
     .await?;
     // COPY text format: tab-separated, with `\` escaped (JSON text has no tabs or newlines once
@@ -123,10 +127,10 @@ pub async fn copy(url: &str, payload: &str, duration: Duration) -> Result<f64> {
             ));
         }
         let mut copy = conn
-            .copy_in_raw(
-                "COPY copied_events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) FROM STDIN",
-            )
+            .copy_in_raw(&format!(
+                "COPY {table} (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) FROM STDIN"
+            ))
             .await?;
         copy.send(data.into_bytes()).await?;
         let copied = copy.finish().await?;

@@ -95,14 +95,22 @@ pub fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// The 1-minute load average, to show when others shared the machine.
-pub fn load_average() -> Option<f64> {
-    fs::read_to_string("/proc/loadavg")
-        .ok()?
+/// (busy, idle) CPU seconds of the whole machine, all cores, from `/proc/stat`.
+fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    let ticks: Vec<f64> = line
         .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    let total: f64 = ticks.iter().take(8).sum();
+    let hz = ticks_per_second();
+    ((total - idle) / hz, idle / hz)
 }
 
 /// CPU seconds of each part of a run, sampled before and after it.
@@ -112,6 +120,16 @@ pub struct CpuSample {
     pub postgres: f64,
     pub nats: f64,
     pub bench: f64,
+    /// Every process on the machine, ours included.
+    pub machine_busy: f64,
+    pub machine_idle: f64,
+}
+
+impl CpuSample {
+    /// What processes other than the run's own used (other sessions' builds, tests, ...).
+    pub fn others(&self) -> f64 {
+        (self.machine_busy - self.serve - self.postgres - self.nats - self.bench).max(0.0)
+    }
 }
 
 /// The processes to account, each with its descendants.
@@ -124,11 +142,14 @@ pub struct Roots {
 
 impl Roots {
     pub fn sample(&self) -> CpuSample {
+        let (machine_busy, machine_idle) = machine_cpu_seconds();
         CpuSample {
             serve: tree_cpu_seconds(self.serve),
             postgres: self.postgres.map_or(0.0, tree_cpu_seconds),
             nats: self.nats.map_or(0.0, tree_cpu_seconds),
             bench: own_cpu_seconds(),
+            machine_busy,
+            machine_idle,
         }
     }
 }
@@ -141,6 +162,8 @@ impl std::ops::Sub for CpuSample {
             postgres: self.postgres - earlier.postgres,
             nats: self.nats - earlier.nats,
             bench: self.bench - earlier.bench,
+            machine_busy: self.machine_busy - earlier.machine_busy,
+            machine_idle: self.machine_idle - earlier.machine_idle,
         }
     }
 }
