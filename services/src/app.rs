@@ -6,7 +6,9 @@ use crate::config::Settings;
 use crate::registry_view::RegistryView;
 use crate::store::{Store, StoreError};
 use crate::token::{TokenCheck, TokenKey};
-use crate::writer::{track_plan_usage, PlanUsage, WriteError, Writer};
+use crate::writer::{
+    track_plan_usage, Outcome as WriteOutcome, PlanUsage, WriteError, Writer, Written,
+};
 use chrono::{DateTime, Utc};
 use cqrs_es::{AggregateError, DomainEvent as _};
 use saoma_domain::envelope::{authenticate, AuthError, SignedEnvelope, TimePolicy};
@@ -22,7 +24,7 @@ use saoma_domain::registry::{
 };
 use saoma_domain::seal::{parse_stored, verify_stored, Actor, Chain, EventMeta, SealError, Sealed};
 use saoma_projections::code_view::CodeView;
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -132,6 +134,20 @@ fn from_aggregate<E: std::error::Error + Into<Refusal>>(e: AggregateError<E>) ->
     }
 }
 
+/// A checked batch queued at the writer: [`App::enqueue_batch`] makes it,
+/// [`App::finish_batch`] answers it.
+pub struct PendingBatch {
+    /// Per envelope: its refusal, or what the request it became needs for its answer.
+    answers: Vec<Result<Pending, Refusal>>,
+    written: Written,
+}
+
+struct Pending {
+    inspection_id: Uuid,
+    command_id: Option<Uuid>,
+    late: bool,
+}
+
 pub struct App {
     store: Store,
     notary: Arc<dyn Notary>,
@@ -209,6 +225,17 @@ impl App {
         &self,
         batch: Vec<(Value, DateTime<Utc>)>,
     ) -> Vec<Result<Accepted, Refusal>> {
+        let pending = self.enqueue_batch(batch).await;
+        self.finish_batch(pending).await
+    }
+
+    /// The first half of [`App::submit_batch`]: checks every envelope and queues the good ones
+    /// at the writer, which executes queued batches in the order they were queued. The caller
+    /// may check and queue the next batch while this one is written, then [`finish_batch`]
+    /// each in turn.
+    ///
+    /// [`finish_batch`]: App::finish_batch
+    pub async fn enqueue_batch(&self, batch: Vec<(Value, DateTime<Utc>)>) -> PendingBatch {
         // An officer registered through another process sharing the store is not in this
         // process's view yet: look for it before refusing.
         let unknown: BTreeSet<String> = batch
@@ -224,27 +251,65 @@ impl App {
                 tracing::warn!(%key, error = %e, "could not refresh an officer from the store");
             }
         }
-        let prepared: Vec<Result<(InspectionRequest, bool), Refusal>> = batch
-            .into_iter()
-            .map(|(raw, received_at)| self.prepare(raw, received_at))
-            .collect();
-        let requests: Vec<InspectionRequest> =
-            prepared.iter().flatten().map(|(r, _)| r.clone()).collect();
-        let mut written = self.execute_many(requests).await.into_iter();
-        let mut outcomes = Vec::with_capacity(prepared.len());
+        let prepared = self.prepare_all(batch);
+        let mut requests = Vec::with_capacity(prepared.len());
+        let mut answers = Vec::with_capacity(prepared.len());
         for p in prepared {
-            outcomes.push(match p {
-                Err(refusal) => Err(refusal),
-                Ok((request, late)) => {
-                    let id = request.inspection_id;
-                    written
-                        .next()
-                        .expect("one outcome per request")
-                        .map(|events| self.accepted(id, &events, late))
-                }
-            });
+            answers.push(p.map(|(request, late)| {
+                let key = Pending {
+                    inspection_id: request.inspection_id,
+                    command_id: request.meta.command_id,
+                    late,
+                };
+                requests.push(request);
+                key
+            }));
         }
-        outcomes
+        let written = self.writer.enqueue(requests).await;
+        PendingBatch { answers, written }
+    }
+
+    /// The second half of [`App::submit_batch`]: waits for the writer and answers every
+    /// envelope of the batch, in order.
+    pub async fn finish_batch(&self, pending: PendingBatch) -> Vec<Result<Accepted, Refusal>> {
+        let PendingBatch { answers, written } = pending;
+        let keys: Vec<(Uuid, Option<Uuid>)> = answers
+            .iter()
+            .flatten()
+            .map(|p| (p.inspection_id, p.command_id))
+            .collect();
+        let mut written = self.answer(keys, written.wait().await).await.into_iter();
+        answers
+            .into_iter()
+            .map(|answer| {
+                let pending = answer?;
+                written
+                    .next()
+                    .expect("one outcome per request")
+                    .map(|events| self.accepted(pending.inspection_id, &events, pending.late))
+            })
+            .collect()
+    }
+
+    /// Parses and authenticates every envelope of a batch, in order. Signature checks are most
+    /// of the work, so a batch of more than a few is spread over all cores (rayon's pool).
+    fn prepare_all(
+        &self,
+        batch: Vec<(Value, DateTime<Utc>)>,
+    ) -> Vec<Result<(InspectionRequest, bool), Refusal>> {
+        use rayon::prelude::*;
+        const PARALLEL_FROM: usize = 8;
+        if batch.len() < PARALLEL_FROM {
+            return batch
+                .into_iter()
+                .map(|(raw, received_at)| self.prepare(raw, received_at))
+                .collect();
+        }
+        batch
+            .into_par_iter()
+            .with_min_len(PARALLEL_FROM / 2)
+            .map(|(raw, received_at)| self.prepare(raw, received_at))
+            .collect()
     }
 
     /// Executes one officer's signed envelope, exactly as received.
@@ -265,8 +330,8 @@ impl App {
         raw: Value,
         received_at: DateTime<Utc>,
     ) -> Result<(InspectionRequest, bool), Refusal> {
-        let envelope: SignedEnvelope<OfficerCommand> =
-            serde_json::from_value(raw.clone()).map_err(Refusal::invalid)?;
+        let envelope =
+            SignedEnvelope::<OfficerCommand>::deserialize(&raw).map_err(Refusal::invalid)?;
         let auth = {
             let registry = self.registry();
             let officer = registry.officer(&envelope.officer.key());
@@ -376,8 +441,7 @@ impl App {
     }
 
     /// Executes requests through the writer and turns each outcome into the committed events
-    /// or a refusal: a duplicate command id answers with the original events, a refused scan
-    /// with the recorded refusal.
+    /// or a refusal.
     async fn execute_many(
         &self,
         requests: Vec<InspectionRequest>,
@@ -387,6 +451,17 @@ impl App {
             .map(|r| (r.inspection_id, r.meta.command_id))
             .collect();
         let outcomes = self.writer.execute(requests).await;
+        self.answer(keys, outcomes).await
+    }
+
+    /// Turns the writer's outcomes for (inspection id, command id) into the committed events or
+    /// a refusal: a duplicate command id answers with the original events, a refused scan with
+    /// the recorded refusal.
+    async fn answer(
+        &self,
+        keys: Vec<(Uuid, Option<Uuid>)>,
+        outcomes: Vec<WriteOutcome>,
+    ) -> Vec<Result<Vec<Sealed<InspectionEvent>>, Refusal>> {
         let mut answers = Vec::with_capacity(outcomes.len());
         for ((id, command_id), outcome) in keys.into_iter().zip(outcomes) {
             answers.push(match outcome {

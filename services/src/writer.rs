@@ -7,9 +7,9 @@
 //! written twice.
 
 use crate::store::{AppendError, NewRow, Store};
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate as _, DomainEvent as _};
 use lru::LruCache;
+use rayon::prelude::*;
 use saoma_domain::ids::{CreditCode, PlanId};
 use saoma_domain::inspection::{
     Inspection, InspectionCommand, InspectionError, InspectionEvent, InspectionKind,
@@ -72,13 +72,35 @@ impl Writer {
 
     /// Executes `requests` in order; returns one outcome per request.
     pub async fn execute(&self, requests: Vec<InspectionRequest>) -> Vec<Outcome> {
+        self.enqueue(requests).await.wait().await
+    }
+
+    /// Queues `requests` (waiting while the queue is full: backpressure) and returns at once;
+    /// queued requests are executed in the order they were queued.
+    pub async fn enqueue(&self, requests: Vec<InspectionRequest>) -> Written {
         let n = requests.len();
         let (reply, answer) = oneshot::channel();
-        let stopped = || vec![Err(WriteError::Internal("the writer has stopped".into())); n];
-        if self.jobs.send(Job { requests, reply }).await.is_err() {
-            return stopped();
+        let answer = match self.jobs.send(Job { requests, reply }).await {
+            Ok(()) => Some(answer),
+            Err(_) => None,
+        };
+        Written { n, answer }
+    }
+}
+
+/// The outcomes of queued requests, once the writer has executed them.
+pub struct Written {
+    n: usize,
+    answer: Option<oneshot::Receiver<Vec<Outcome>>>,
+}
+
+impl Written {
+    pub async fn wait(self) -> Vec<Outcome> {
+        let stopped = || vec![Err(WriteError::Internal("the writer has stopped".into())); self.n];
+        match self.answer {
+            Some(answer) => answer.await.unwrap_or_else(|_| stopped()),
+            None => stopped(),
         }
-        answer.await.unwrap_or_else(|_| stopped())
     }
 }
 
@@ -150,36 +172,98 @@ impl Task {
 
     /// Decides and seals every request on cached or freshly loaded state, then appends all
     /// events at once. On any error nothing is stored and the touched states leave the cache.
+    ///
+    /// Streams are independent, so the inspections of a group are decided and sealed in
+    /// parallel (hashing and signing are most of the work), each one's requests in order.
+    /// Inspections with a planned code in the group go first, one request at a time in group
+    /// order, since they share the plans' visit counts.
     async fn try_group(
         &mut self,
         requests: &[InspectionRequest],
     ) -> Result<Vec<Outcome>, AppendError> {
+        let started = std::time::Instant::now();
         let ids: BTreeSet<Uuid> = requests.iter().map(|r| r.inspection_id).collect();
         let mut states = self.states(&ids).await.inspect_err(|_| self.forget(&ids))?;
-        let mut outcomes = Vec::with_capacity(requests.len());
-        let mut rows = Vec::new();
+        let loaded = std::time::Instant::now();
+        metrics::histogram!("saoma_writer_seconds", "phase" => "load")
+            .record((loaded - started).as_secs_f64());
+
+        let mut decided: Vec<Option<Decided>> = Vec::new();
+        decided.resize_with(requests.len(), || None);
+        let planned: BTreeSet<Uuid> = requests
+            .iter()
+            .filter(|r| is_planned_issue(r))
+            .map(|r| r.inspection_id)
+            .collect();
         // Planned visits taken by codes issued earlier in this same group.
         let mut taken: HashMap<(PlanId, CreditCode), u32> = HashMap::new();
-        for request in requests {
+        for (i, request) in requests.iter().enumerate() {
+            if !planned.contains(&request.inspection_id) {
+                continue;
+            }
             let mut request = request.clone();
             let plan_key = self.judge_plan_use(&mut request, &taken);
             let state = states.entry(request.inspection_id).or_default();
-            let sink = EventSink::default();
-            match state.handle(request, &self.notary, &sink).await {
-                Ok(()) => {
-                    let events = sink.collect().await;
-                    if let Some(key) = plan_key.filter(|_| issued(&events)) {
-                        *taken.entry(key).or_default() += 1;
-                    }
-                    for e in &events {
-                        rows.push(row(e)?);
-                    }
-                    outcomes.push(Ok(events));
+            let result = decide(state, request, self.notary.as_ref());
+            if let (Some(key), Ok((events, _))) = (plan_key, &result) {
+                if issued(events) {
+                    *taken.entry(key).or_default() += 1;
                 }
-                Err(e) => outcomes.push(Err(WriteError::Refused(e))),
+            }
+            decided[i] = Some(result);
+        }
+        let mut work: HashMap<Uuid, (Inspection, Vec<usize>)> = HashMap::new();
+        for (i, request) in requests.iter().enumerate() {
+            let id = request.inspection_id;
+            if !planned.contains(&id) {
+                let (_, indexes) = work
+                    .entry(id)
+                    .or_insert_with(|| (states.remove(&id).unwrap_or_default(), Vec::new()));
+                indexes.push(i);
             }
         }
-        if let Err(e) = self.store.append(&rows).await {
+        let notary = self.notary.as_ref();
+        let done: Vec<(Uuid, Inspection, Vec<(usize, Decided)>)> = work
+            .into_par_iter()
+            .map(|(id, (mut state, indexes))| {
+                let results = indexes
+                    .into_iter()
+                    .map(|i| (i, decide(&mut state, requests[i].clone(), notary)))
+                    .collect();
+                (id, state, results)
+            })
+            .collect();
+        for (id, state, results) in done {
+            states.insert(id, state);
+            for (i, result) in results {
+                decided[i] = Some(result);
+            }
+        }
+
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut rows = Vec::new();
+        for result in decided {
+            match result.expect("every request decided") {
+                Ok((events, mut sealed_rows)) => {
+                    rows.append(&mut sealed_rows);
+                    outcomes.push(Ok(events));
+                }
+                Err(e @ WriteError::Internal(_)) => {
+                    self.forget(&ids);
+                    return Err(AppendError::Store(crate::store::StoreError::Corrupt(
+                        e.to_string(),
+                    )));
+                }
+                Err(refused) => outcomes.push(Err(refused)),
+            }
+        }
+        let sealed = std::time::Instant::now();
+        metrics::histogram!("saoma_writer_seconds", "phase" => "decide")
+            .record((sealed - loaded).as_secs_f64());
+        let appended = self.store.append(&rows).await;
+        metrics::histogram!("saoma_writer_seconds", "phase" => "append")
+            .record(sealed.elapsed().as_secs_f64());
+        if let Err(e) = appended {
             self.forget(&ids);
             return Err(e);
         }
@@ -257,13 +341,35 @@ impl Task {
     }
 }
 
+/// One request decided: its sealed events with their rows, or why not.
+type Decided = Result<(Vec<Sealed<InspectionEvent>>, Vec<NewRow>), WriteError>;
+
+/// Decides and seals `request` on `state` (which advances), and makes the rows to store.
+fn decide(state: &mut Inspection, request: InspectionRequest, notary: &dyn Notary) -> Decided {
+    let events = state.execute(request, notary)?;
+    let rows = events
+        .iter()
+        .map(row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| WriteError::Internal(format!("serialising an event: {e}")))?;
+    Ok((events, rows))
+}
+
+fn is_planned_issue(request: &InspectionRequest) -> bool {
+    matches!(
+        &request.command,
+        InspectionCommand::IssueCode { command, .. }
+            if matches!(command.kind, InspectionKind::Planned { .. })
+    )
+}
+
 fn issued(events: &[Sealed<InspectionEvent>]) -> bool {
     events
         .iter()
         .any(|e| matches!(e.event, InspectionEvent::CodeIssued { .. }))
 }
 
-fn row(event: &Sealed<InspectionEvent>) -> Result<NewRow, AppendError> {
+fn row(event: &Sealed<InspectionEvent>) -> Result<NewRow, serde_json::Error> {
     Ok(NewRow {
         aggregate_type: Inspection::TYPE,
         aggregate_id: event
@@ -275,7 +381,7 @@ fn row(event: &Sealed<InspectionEvent>) -> Result<NewRow, AppendError> {
         sequence: event.sequence as i64,
         event_type: event.event_type(),
         event_version: event.event_version(),
-        payload: serde_json::to_string(event).map_err(|e| AppendError::Store(e.into()))?,
+        payload: serde_json::to_string(event)?,
     })
 }
 

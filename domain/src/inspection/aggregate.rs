@@ -406,6 +406,41 @@ fn issue(
     }])
 }
 
+impl Inspection {
+    /// What `handle` does, synchronously: decides `request`, seals each resulting event after
+    /// the previous one and applies it to this state; returns the sealed events. On a refusal
+    /// the state is unchanged.
+    pub fn execute(
+        &mut self,
+        request: InspectionRequest,
+        notary: &dyn Notary,
+    ) -> Result<Vec<Sealed<InspectionEvent>>, InspectionError> {
+        let stream = format!("{}/{}", Self::TYPE, request.inspection_id);
+        let bodies = self.decide(&request)?;
+        let mut sealed = Vec::with_capacity(bodies.len());
+        let last = bodies.len().saturating_sub(1);
+        let mut command = request.signed;
+        for (i, body) in bodies.into_iter().enumerate() {
+            let signed = if i == last {
+                command.take()
+            } else {
+                command.clone()
+            };
+            let event = Sealed::seal(
+                stream.clone(),
+                &self.chain,
+                request.meta.clone(),
+                signed,
+                body,
+                notary,
+            );
+            self.apply(event.clone());
+            sealed.push(event);
+        }
+        Ok(sealed)
+    }
+}
+
 impl Aggregate for Inspection {
     const TYPE: &'static str = "Inspection";
     type Command = InspectionRequest;
@@ -419,16 +454,9 @@ impl Aggregate for Inspection {
         notary: &Arc<dyn Notary>,
         sink: &EventSink<Self>,
     ) -> Result<(), InspectionError> {
-        let stream = format!("{}/{}", Self::TYPE, request.inspection_id);
-        for body in self.decide(&request)? {
-            let sealed = Sealed::seal(
-                stream.clone(),
-                &self.chain,
-                request.meta.clone(),
-                request.signed.clone(),
-                body,
-                notary.as_ref(),
-            );
+        // The sink applies what it is given: seal on a scratch copy, then hand the events over.
+        let events = self.clone().execute(request, notary.as_ref())?;
+        for sealed in events {
             sink.write(sealed, self).await;
         }
         Ok(())

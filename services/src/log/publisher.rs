@@ -27,6 +27,8 @@ use async_nats::header::{NATS_EXPECTED_LAST_SEQUENCE, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use lru::LruCache;
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -196,9 +198,10 @@ impl Publisher {
         let mut pending = Vec::with_capacity(rows.len());
         let mut failure = None;
         for (i, row) in rows.iter().enumerate() {
-            let sent = match self.subject(row).await {
+            let peek = Peek::of(row);
+            let sent = match self.subject(row, &peek).await {
                 Ok(subject) => {
-                    let headers = headers(row, tail.stream_seq + i as u64);
+                    let headers = headers(row, &peek.hash, tail.stream_seq + i as u64);
                     self.js
                         .publish_with_headers(subject, headers, row.payload_text.clone().into())
                         .await
@@ -333,9 +336,9 @@ impl Publisher {
     }
 
     /// `saoma.evt.<agency>.<event_type>` or `saoma.evt.registry.<event_type>`.
-    async fn subject(&mut self, row: &LoggedRow) -> Result<String, OutError> {
+    async fn subject(&mut self, row: &LoggedRow, peek: &Peek<'_>) -> Result<String, OutError> {
         let group = match row.aggregate_type.as_str() {
-            "Inspection" => self.agency(row).await?,
+            "Inspection" => self.agency(row, peek).await?,
             "Registry" => "registry".to_string(),
             other => token(&other.to_lowercase()),
         };
@@ -343,8 +346,8 @@ impl Publisher {
     }
 
     /// The subject token of the agency that issued the row's inspection.
-    async fn agency(&mut self, row: &LoggedRow) -> Result<String, OutError> {
-        if let Some(agency) = issuing_agency(&row.payload) {
+    async fn agency(&mut self, row: &LoggedRow, peek: &Peek<'_>) -> Result<String, OutError> {
+        if let Some(agency) = peek.issuing_agency() {
             self.agencies.put(row.aggregate_id.clone(), agency.clone());
             return Ok(agency);
         }
@@ -356,7 +359,7 @@ impl Publisher {
             .stream(&row.aggregate_type, &row.aggregate_id)
             .await?
             .into_iter()
-            .find_map(|r| issuing_agency(&r.payload));
+            .find_map(|r| Peek::deserialize(&r.payload).ok()?.issuing_agency());
         let agency = issued.unwrap_or_else(|| {
             // The aggregate only records events on issued codes; keep publishing regardless.
             tracing::warn!(inspection = %row.aggregate_id, "events out: no CodeIssued in the stream");
@@ -367,24 +370,48 @@ impl Publisher {
     }
 }
 
-/// The agency subject token, when `payload` is a sealed `CodeIssued`.
-fn issuing_agency(payload: &serde_json::Value) -> Option<String> {
-    let event = payload.get("event")?;
-    if event.get("type")?.as_str()? != "CodeIssued" {
-        return None;
+/// What the publisher reads of a stored event: its hash and, for a `CodeIssued`, the agency.
+/// Deserialised without building the whole JSON value (the rest is skipped).
+#[derive(Debug, Default, Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    hash: Cow<'a, str>,
+    #[serde(borrow, default)]
+    event: PeekEvent<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PeekEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    agency: Option<PeekAgency<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PeekAgency<'a> {
+    #[serde(borrow)]
+    code: Cow<'a, str>,
+}
+
+impl<'a> Peek<'a> {
+    /// An unreadable payload peeks as empty: it is still published, verbatim.
+    fn of(row: &'a LoggedRow) -> Self {
+        serde_json::from_str(&row.payload_text).unwrap_or_default()
     }
-    Some(token(event.pointer("/agency/code")?.as_str()?))
+
+    /// The agency subject token, when this is a sealed `CodeIssued`.
+    fn issuing_agency(&self) -> Option<String> {
+        let agency = self.event.agency.as_ref()?;
+        (self.event.kind == "CodeIssued").then(|| token(&agency.code))
+    }
 }
 
 fn event_hash(row: &LoggedRow) -> String {
-    row.payload
-        .get("hash")
-        .and_then(|h| h.as_str())
-        .unwrap_or_default()
-        .to_string()
+    Peek::of(row).hash.into_owned()
 }
 
-fn headers(row: &LoggedRow, expected_last_seq: u64) -> HeaderMap {
+fn headers(row: &LoggedRow, hash: &str, expected_last_seq: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         NATS_MESSAGE_ID,
@@ -395,7 +422,7 @@ fn headers(row: &LoggedRow, expected_last_seq: u64) -> HeaderMap {
     );
     headers.insert(NATS_EXPECTED_LAST_SEQUENCE, expected_last_seq.to_string());
     headers.insert(POSITION_HEADER, row.position.to_string());
-    headers.insert(HASH_HEADER, event_hash(row));
+    headers.insert(HASH_HEADER, hash);
     headers
 }
 
@@ -419,7 +446,7 @@ pub fn token(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn the_stream_definition_in_deploy_parses() {
@@ -439,10 +466,39 @@ mod tests {
     }
 
     #[test]
-    fn the_agency_comes_from_the_code_issued_event() {
-        let issued = json!({"event": {"type": "CodeIssued", "agency": {"code": "QH-SCJ"}}});
-        assert_eq!(issuing_agency(&issued).as_deref(), Some("QH-SCJ"));
-        let shown = json!({"event": {"type": "CodeShown", "at": "2026-01-01T00:00:00Z"}});
-        assert_eq!(issuing_agency(&shown), None);
+    fn the_agency_and_hash_are_peeked_from_the_stored_text() {
+        let row = |payload: Value| LoggedRow {
+            position: 1,
+            aggregate_type: "Inspection".into(),
+            aggregate_id: "i".into(),
+            sequence: 1,
+            event_type: "x".into(),
+            payload_text: payload.to_string(),
+        };
+        let issued = row(
+            json!({"hash": "ab12", "signed": {"agency": {"code": "other"}},
+            "event": {"type": "CodeIssued", "agency": {"code": "QH.SCJ", "name": "青海"}}}),
+        );
+        let peek = Peek::of(&issued);
+        assert_eq!(peek.issuing_agency().as_deref(), Some("QH%2ESCJ"));
+        assert_eq!(peek.hash, "ab12");
+        let shown = row(
+            json!({"hash": "cd34", "event": {"type": "CodeShown", "at": "2026-01-01T00:00:00Z"}}),
+        );
+        assert_eq!(Peek::of(&shown).issuing_agency(), None);
+        assert_eq!(event_hash(&shown), "cd34");
+        let unreadable = LoggedRow {
+            payload_text: "not json".into(),
+            ..shown
+        };
+        assert_eq!(event_hash(&unreadable), "");
+        let from_value = json!({"event": {"type": "CodeIssued", "agency": {"code": "GS-SCJ"}}});
+        assert_eq!(
+            Peek::deserialize(&from_value)
+                .unwrap()
+                .issuing_agency()
+                .as_deref(),
+            Some("GS-SCJ")
+        );
     }
 }

@@ -12,7 +12,7 @@
 use super::reply::Outcome;
 use super::setup::{self, Backoff};
 use super::{IngestOptions, COMMAND_SUBJECT, INVALID_REPLY_PREFIX, REPLY_TO_HEADER};
-use crate::app::Refusal;
+use crate::app::{PendingBatch, Refusal};
 use crate::http::SharedState;
 use async_nats::jetstream::{self, consumer::PullConsumer, message::PublishMessage, AckKind};
 use chrono::{DateTime, Utc};
@@ -128,8 +128,16 @@ impl Consumption<'_> {
             .messages()
             .await
             .map_err(|e| anyhow::anyhow!("starting the pull stream: {e}"))?;
-        let (to_responder, from_executor) = mpsc::channel(self.options.batches_in_flight.max(1));
-        let responder = tokio::spawn(respond(self.client.clone(), self.js.clone(), from_executor));
+        let in_flight = self.options.batches_in_flight.max(1);
+        let (to_finisher, from_executor) = mpsc::channel(in_flight);
+        let (to_responder, from_finisher) = mpsc::channel(in_flight);
+        let finisher = tokio::spawn(finish(
+            self.state.clone(),
+            self.options.max_internal_attempts,
+            from_executor,
+            to_responder,
+        ));
+        let responder = tokio::spawn(respond(self.client.clone(), self.js.clone(), from_finisher));
         let mut lag = tokio::time::interval(LAG_INTERVAL);
         lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut hiccups: u64 = 0;
@@ -172,8 +180,8 @@ impl Consumption<'_> {
                 }
             }
             backoff.reset();
-            let items = self.execute(batch).await;
-            if to_responder.send(items).await.is_err() {
+            let queued = self.enqueue(batch).await;
+            if to_finisher.send(queued).await.is_err() {
                 break Err(anyhow::anyhow!("the reply publisher stopped"));
             }
         };
@@ -199,21 +207,25 @@ impl Consumption<'_> {
                 );
             }
         }
-        drop(to_responder);
-        // The responder finishes the batches already executed: their replies and acks.
+        drop(to_finisher);
+        // The finisher and the responder finish the batches already queued: their outcomes,
+        // replies and acks.
+        if let Err(e) = finisher.await {
+            tracing::error!(error = %e, "NATS batch finisher failed");
+        }
         if let Err(e) = responder.await {
             tracing::error!(error = %e, "NATS reply publisher failed");
         }
         ended
     }
 
-    /// Classifies and executes one batch; returns every message with its reply and settlement.
-    async fn execute(&self, batch: Vec<jetstream::Message>) -> Vec<Item> {
+    /// Classifies one batch and queues its commands at the writer (in pull order, so batches
+    /// execute in the order they were pulled); the finisher answers them.
+    async fn enqueue(&self, batch: Vec<jetstream::Message>) -> Queued {
         metrics::histogram!("saoma_nats_batch_size").record(batch.len() as f64);
         let now = Utc::now();
         let mut items = Vec::with_capacity(batch.len());
         let mut commands = Vec::new();
-        // (item index, command id, deliveries) of each command in `commands`.
         let mut positions = Vec::new();
         for message in batch {
             metrics::counter!("saoma_nats_messages_consumed_total").increment(1);
@@ -262,90 +274,145 @@ impl Consumption<'_> {
                 }
             }
         }
-        if commands.is_empty() {
-            return items;
-        }
-        let app = &self.state.app;
-        let outcomes = AssertUnwindSafe(app.submit_batch(commands))
-            .catch_unwind()
-            .await;
-        let outcomes = match outcomes {
-            Ok(o) if o.len() == positions.len() => o,
-            Ok(o) => {
-                tracing::error!(
-                    expected = positions.len(),
-                    got = o.len(),
-                    "submit_batch answered a different number of commands; redelivering them"
-                );
-                return retry_all(items, &positions);
-            }
-            Err(_) => {
-                tracing::error!("executing a batch panicked; redelivering its commands");
-                return retry_all(items, &positions);
-            }
-        };
-        for ((index, command_id, delivered), result) in positions.into_iter().zip(outcomes) {
-            let item = &mut items[index];
-            let outcome = match result {
-                Ok(accepted) => {
-                    metrics::counter!("saoma_nats_commands_committed_total").increment(1);
-                    Outcome::accepted(command_id, &accepted)
-                }
-                Err(Refusal::Duplicate { inspection_id, .. }) => {
-                    match app.events(inspection_id).await {
-                        Ok(events) => {
-                            metrics::counter!("saoma_nats_commands_duplicate_total").increment(1);
-                            let original: Vec<_> = events
-                                .into_iter()
-                                .filter(|e| e.meta.command_id == Some(command_id))
-                                .collect();
-                            let outcome =
-                                Outcome::duplicate(command_id, inspection_id, &original, || {
-                                    app.code_url(&inspection_id)
-                                });
-                            // A redelivery of this very message (its reply or ack was lost)
-                            // answers exactly as its first execution did; only a new message
-                            // with an executed command id is marked as a duplicate.
-                            if delivered > 1 {
-                                outcome.unmarked()
-                            } else {
-                                outcome
-                            }
-                        }
-                        Err(e) => {
-                            item.settle = self.internal(command_id, delivered, &e);
-                            match item.settle {
-                                Settle::Nak(_) => continue,
-                                _ => Outcome::from_refusal(Some(command_id), &e),
-                            }
-                        }
-                    }
-                }
-                Err(e @ Refusal::Internal(_)) => {
-                    item.settle = self.internal(command_id, delivered, &e);
-                    match item.settle {
-                        Settle::Nak(_) => continue,
-                        _ => Outcome::from_refusal(Some(command_id), &e),
-                    }
-                }
-                Err(refusal) => Outcome::from_refusal(Some(command_id), &refusal),
-            };
-            count_refusal(&outcome);
-            item.reply = Some((super::reply_subject(&command_id), outcome));
-        }
-        items
-    }
-
-    /// An internal error: redeliver later, or give up after `max_internal_attempts` deliveries.
-    fn internal(&self, command_id: Uuid, delivered: i64, e: &Refusal) -> Settle {
-        if delivered >= self.options.max_internal_attempts {
-            tracing::error!(%command_id, delivered, error = %e, "command keeps failing; refused as internal");
-            Settle::Ack
+        let pending = if commands.is_empty() {
+            Ok(None)
         } else {
-            tracing::warn!(%command_id, delivered, error = %e, "command failed; redelivering later");
-            metrics::counter!("saoma_nats_commands_retried_total").increment(1);
-            Settle::Nak(Some(nak_delay(delivered)))
+            AssertUnwindSafe(self.state.app.enqueue_batch(commands))
+                .catch_unwind()
+                .await
+                .map(Some)
+        };
+        Queued {
+            items,
+            positions,
+            pending,
         }
+    }
+}
+
+/// A batch whose commands are queued at the writer.
+struct Queued {
+    items: Vec<Item>,
+    /// (item index, command id, deliveries) of each queued command.
+    positions: Vec<(usize, Uuid, i64)>,
+    /// `Err` when checking the batch panicked; `None` when it held no command.
+    pending: Result<Option<PendingBatch>, Box<dyn std::any::Any + Send>>,
+}
+
+/// The finisher: waits for each queued batch's outcomes, in order, turns them into replies and
+/// settlements, and hands the batch to the responder.
+async fn finish(
+    state: SharedState,
+    max_internal_attempts: i64,
+    mut queued: mpsc::Receiver<Queued>,
+    to_responder: mpsc::Sender<Vec<Item>>,
+) {
+    while let Some(batch) = queued.recv().await {
+        let items = answer(&state, max_internal_attempts, batch).await;
+        if to_responder.send(items).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Every message of a queued batch with its reply and settlement.
+async fn answer(state: &SharedState, max_internal_attempts: i64, batch: Queued) -> Vec<Item> {
+    let Queued {
+        mut items,
+        positions,
+        pending,
+    } = batch;
+    let pending = match pending {
+        Ok(Some(p)) => p,
+        Ok(None) => return items,
+        Err(_) => {
+            tracing::error!("checking a batch panicked; redelivering its commands");
+            return retry_all(items, &positions);
+        }
+    };
+    let app = &state.app;
+    let outcomes = AssertUnwindSafe(app.finish_batch(pending))
+        .catch_unwind()
+        .await;
+    let outcomes = match outcomes {
+        Ok(o) if o.len() == positions.len() => o,
+        Ok(o) => {
+            tracing::error!(
+                expected = positions.len(),
+                got = o.len(),
+                "the batch was answered with a different number of outcomes; redelivering it"
+            );
+            return retry_all(items, &positions);
+        }
+        Err(_) => {
+            tracing::error!("executing a batch panicked; redelivering its commands");
+            return retry_all(items, &positions);
+        }
+    };
+    let internal = |command_id: Uuid, delivered: i64, e: &Refusal| {
+        internal_settlement(max_internal_attempts, command_id, delivered, e)
+    };
+    for ((index, command_id, delivered), result) in positions.into_iter().zip(outcomes) {
+        let item = &mut items[index];
+        let outcome = match result {
+            Ok(accepted) => {
+                metrics::counter!("saoma_nats_commands_committed_total").increment(1);
+                Outcome::accepted(command_id, &accepted)
+            }
+            Err(Refusal::Duplicate { inspection_id, .. }) => {
+                match app.events(inspection_id).await {
+                    Ok(events) => {
+                        metrics::counter!("saoma_nats_commands_duplicate_total").increment(1);
+                        let original: Vec<_> = events
+                            .into_iter()
+                            .filter(|e| e.meta.command_id == Some(command_id))
+                            .collect();
+                        let outcome =
+                            Outcome::duplicate(command_id, inspection_id, &original, || {
+                                app.code_url(&inspection_id)
+                            });
+                        // A redelivery of this very message (its reply or ack was lost) answers
+                        // exactly as its first execution did; only a new message with an executed
+                        // command id is marked as a duplicate.
+                        if delivered > 1 {
+                            outcome.unmarked()
+                        } else {
+                            outcome
+                        }
+                    }
+                    Err(e) => {
+                        item.settle = internal(command_id, delivered, &e);
+                        match item.settle {
+                            Settle::Nak(_) => continue,
+                            _ => Outcome::from_refusal(Some(command_id), &e),
+                        }
+                    }
+                }
+            }
+            Err(e @ Refusal::Internal(_)) => {
+                item.settle = internal(command_id, delivered, &e);
+                match item.settle {
+                    Settle::Nak(_) => continue,
+                    _ => Outcome::from_refusal(Some(command_id), &e),
+                }
+            }
+            Err(refusal) => Outcome::from_refusal(Some(command_id), &refusal),
+        };
+        count_refusal(&outcome);
+        item.reply = Some((super::reply_subject(&command_id), outcome));
+    }
+    items
+}
+
+/// An internal error: redeliver later, or give up after `max_attempts` deliveries.
+fn internal_settlement(max_attempts: i64, command_id: Uuid, delivered: i64, e: &Refusal) -> Settle {
+    if delivered >= max_attempts {
+        tracing::error!(%command_id, delivered, error = %e, "command keeps failing; refused as internal");
+        Settle::Ack
+    } else {
+        tracing::warn!(%command_id, delivered, error = %e, "command failed; redelivering later");
+        metrics::counter!("saoma_nats_commands_retried_total").increment(1);
+        Settle::Nak(Some(nak_delay(delivered)))
     }
 }
 
