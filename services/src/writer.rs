@@ -223,7 +223,7 @@ impl Task {
             }
         }
         let notary = self.notary.as_ref();
-        let done: Vec<(Uuid, Inspection, Vec<(usize, Decided)>)> = work
+        let done: Vec<DecidedStream> = work
             .into_par_iter()
             .map(|(id, (mut state, indexes))| {
                 let results = indexes
@@ -343,6 +343,9 @@ impl Task {
 
 /// One request decided: its sealed events with their rows, or why not.
 type Decided = Result<(Vec<Sealed<InspectionEvent>>, Vec<NewRow>), WriteError>;
+
+/// One stream's requests decided: its new state, and each request's index and result.
+type DecidedStream = (Uuid, Inspection, Vec<(usize, Decided)>);
 
 /// Decides and seals `request` on `state` (which advances), and makes the rows to store.
 fn decide(state: &mut Inspection, request: InspectionRequest, notary: &dyn Notary) -> Decided {

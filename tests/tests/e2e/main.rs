@@ -2,6 +2,7 @@
 //! against a real PostgreSQL the harness starts.
 
 mod bad_input;
+mod faults;
 mod lifecycle;
 mod log;
 mod nats;

@@ -48,7 +48,7 @@ async fn rig() -> Option<Rig> {
 }
 
 /// Waits (20 s at most) until the service has created its streams and durable consumer.
-async fn ingest_ready(nats: &async_nats::Client) {
+pub(crate) async fn ingest_ready(nats: &async_nats::Client) {
     let js = jetstream::new(nats.clone());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
