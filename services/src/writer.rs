@@ -111,9 +111,44 @@ struct Task {
     cache: LruCache<Uuid, Inspection>,
 }
 
+/// A group whose events are being appended while the writer decides the next one.
+struct InFlight {
+    requests: Vec<InspectionRequest>,
+    outcomes: Vec<Outcome>,
+    ids: BTreeSet<Uuid>,
+    replies: Vec<(usize, oneshot::Sender<Vec<Outcome>>)>,
+    append: tokio::task::JoinHandle<Result<(), AppendError>>,
+}
+
 impl Task {
+    /// Executes queued jobs group by group, pipelined: while one group's append is in flight
+    /// the next group is decided and sealed on the states it will leave. Its states are cached
+    /// at once; if the append fails, they are forgotten and the next group is decided again
+    /// from the store, so nothing built on a failed append is ever stored. A group with a
+    /// planned code waits for the append in flight, as plan usage counts only what is stored.
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.recv().await {
+        let mut in_flight: Option<InFlight> = None;
+        loop {
+            let first = match in_flight.is_some() {
+                false => rx.recv().await,
+                true => match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        // Nothing to overlap with: finish the append in flight first.
+                        if let Some(group) = in_flight.take() {
+                            self.land(group).await;
+                        }
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                },
+            };
+            let Some(first) = first else {
+                if let Some(group) = in_flight.take() {
+                    self.land(group).await;
+                }
+                return;
+            };
             let mut jobs = vec![first];
             let mut count = jobs[0].requests.len();
             while count < MAX_GROUP {
@@ -125,16 +160,78 @@ impl Task {
                     Err(_) => break,
                 }
             }
-            let sizes: Vec<usize> = jobs.iter().map(|j| j.requests.len()).collect();
-            let (requests, replies): (Vec<_>, Vec<_>) =
-                jobs.into_iter().map(|j| (j.requests, j.reply)).unzip();
-            let mut outcomes = self
-                .execute_group(requests.into_iter().flatten().collect())
-                .await
-                .into_iter();
-            for (size, reply) in sizes.into_iter().zip(replies) {
-                // A caller that went away (timeout, shutdown) no longer needs its answer.
-                let _ = reply.send(outcomes.by_ref().take(size).collect());
+            let mut requests = Vec::with_capacity(count);
+            let mut replies = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                replies.push((job.requests.len(), job.reply));
+                requests.extend(job.requests);
+            }
+            if requests.iter().any(is_planned_issue) {
+                if let Some(group) = in_flight.take() {
+                    self.land(group).await;
+                }
+            }
+            let decided = self.decide_group(&requests).await;
+            let previous_landed = match in_flight.take() {
+                Some(group) => self.land(group).await,
+                None => true,
+            };
+            match decided {
+                Ok(decided) if previous_landed => {
+                    let (ids, outcomes, rows) =
+                        (decided.ids.clone(), decided.outcomes, decided.rows);
+                    for (id, state) in decided.states {
+                        self.cache.put(id, state);
+                    }
+                    let store = self.store.clone();
+                    in_flight = Some(InFlight {
+                        requests,
+                        outcomes,
+                        ids,
+                        replies,
+                        append: tokio::spawn(async move { store.append(&rows).await }),
+                    });
+                }
+                // Decided on the states of an append that failed, or loading failed: decide
+                // again, from the store, without overlap.
+                decided => {
+                    if let Ok(d) = &decided {
+                        self.forget(&d.ids);
+                    }
+                    let outcomes = self.execute_group(requests).await;
+                    answer(replies, outcomes);
+                }
+            }
+        }
+    }
+
+    /// Waits for a group's append and answers its jobs; `false` when it stored nothing (its
+    /// cached states are then forgotten and its requests executed again, one by one on a
+    /// conflict).
+    async fn land(&mut self, group: InFlight) -> bool {
+        let InFlight {
+            requests,
+            outcomes,
+            ids,
+            replies,
+            append,
+        } = group;
+        let appended = append.await.unwrap_or_else(|e| {
+            Err(AppendError::Store(crate::store::StoreError::Corrupt(
+                format!("the append task failed: {e}"),
+            )))
+        });
+        match appended {
+            Ok(()) => {
+                self.track(&requests, &outcomes);
+                answer(replies, outcomes);
+                true
+            }
+            Err(e) => {
+                self.forget(&ids);
+                let outcomes = self.after_failed_append(requests, e).await;
+                answer(replies, outcomes);
+                false
             }
         }
     }
@@ -142,7 +239,19 @@ impl Task {
     async fn execute_group(&mut self, requests: Vec<InspectionRequest>) -> Vec<Outcome> {
         match self.try_group(&requests).await {
             Ok(outcomes) => outcomes,
-            Err(AppendError::Conflict) => {
+            Err(e) => self.after_failed_append(requests, e).await,
+        }
+    }
+
+    /// The outcomes of a group whose append (or load) failed with `e`: on a conflict with
+    /// another writer, each request executed alone from fresh state; else an internal error.
+    async fn after_failed_append(
+        &mut self,
+        requests: Vec<InspectionRequest>,
+        e: AppendError,
+    ) -> Vec<Outcome> {
+        match e {
+            AppendError::Conflict => {
                 metrics::counter!("saoma_writer_conflicts_total").increment(1);
                 let mut outcomes = Vec::with_capacity(requests.len());
                 for request in requests {
@@ -150,7 +259,7 @@ impl Task {
                 }
                 outcomes
             }
-            Err(AppendError::Store(e)) => {
+            AppendError::Store(e) => {
                 tracing::error!(error = %e, "writing a group of commands failed");
                 vec![Err(WriteError::Internal(e.to_string())); requests.len()]
             }
@@ -181,6 +290,37 @@ impl Task {
         &mut self,
         requests: &[InspectionRequest],
     ) -> Result<Vec<Outcome>, AppendError> {
+        let decided = self.decide_group(requests).await?;
+        let started = std::time::Instant::now();
+        let appended = self.store.append(&decided.rows).await;
+        metrics::histogram!("saoma_writer_seconds", "phase" => "append")
+            .record(started.elapsed().as_secs_f64());
+        if let Err(e) = appended {
+            self.forget(&decided.ids);
+            return Err(e);
+        }
+        for (id, state) in decided.states {
+            self.cache.put(id, state);
+        }
+        self.track(requests, &decided.outcomes);
+        Ok(decided.outcomes)
+    }
+
+    /// Plan usage after a group's events are stored.
+    fn track(&mut self, requests: &[InspectionRequest], outcomes: &[Outcome]) {
+        for (request, outcome) in requests.iter().zip(outcomes) {
+            for e in outcome.iter().flatten() {
+                track_plan_usage(&mut self.usage, &e.event, request.inspection_id);
+            }
+        }
+    }
+
+    /// Loads the states a group needs (the cache first) and decides and seals every request
+    /// on them; stores nothing and leaves the cache as it was.
+    async fn decide_group(
+        &mut self,
+        requests: &[InspectionRequest],
+    ) -> Result<DecidedGroup, AppendError> {
         let started = std::time::Instant::now();
         let ids: BTreeSet<Uuid> = requests.iter().map(|r| r.inspection_id).collect();
         let mut states = self.states(&ids).await.inspect_err(|_| self.forget(&ids))?;
@@ -249,7 +389,6 @@ impl Task {
                     outcomes.push(Ok(events));
                 }
                 Err(e @ WriteError::Internal(_)) => {
-                    self.forget(&ids);
                     return Err(AppendError::Store(crate::store::StoreError::Corrupt(
                         e.to_string(),
                     )));
@@ -257,25 +396,14 @@ impl Task {
                 Err(refused) => outcomes.push(Err(refused)),
             }
         }
-        let sealed = std::time::Instant::now();
         metrics::histogram!("saoma_writer_seconds", "phase" => "decide")
-            .record((sealed - loaded).as_secs_f64());
-        let appended = self.store.append(&rows).await;
-        metrics::histogram!("saoma_writer_seconds", "phase" => "append")
-            .record(sealed.elapsed().as_secs_f64());
-        if let Err(e) = appended {
-            self.forget(&ids);
-            return Err(e);
-        }
-        for (id, state) in states {
-            self.cache.put(id, state);
-        }
-        for (request, outcome) in requests.iter().zip(&outcomes) {
-            for e in outcome.iter().flatten() {
-                track_plan_usage(&mut self.usage, &e.event, request.inspection_id);
-            }
-        }
-        Ok(outcomes)
+            .record(loaded.elapsed().as_secs_f64());
+        Ok(DecidedGroup {
+            ids,
+            states,
+            outcomes,
+            rows,
+        })
     }
 
     /// For a planned code, fills in how many of the plan's visits this enterprise has used.
@@ -338,6 +466,24 @@ impl Task {
             states.insert(id, state);
         }
         Ok(states)
+    }
+}
+
+/// A group decided and sealed, not yet stored.
+struct DecidedGroup {
+    ids: BTreeSet<Uuid>,
+    /// Every touched stream's state after the group.
+    states: HashMap<Uuid, Inspection>,
+    outcomes: Vec<Outcome>,
+    rows: Vec<NewRow>,
+}
+
+/// Answers each job with its share of `outcomes`, in order.
+fn answer(replies: Vec<(usize, oneshot::Sender<Vec<Outcome>>)>, outcomes: Vec<Outcome>) {
+    let mut outcomes = outcomes.into_iter();
+    for (size, reply) in replies {
+        // A caller that went away (timeout, shutdown) no longer needs its answer.
+        let _ = reply.send(outcomes.by_ref().take(size).collect());
     }
 }
 
