@@ -189,7 +189,13 @@ impl Task {
                         outcomes,
                         ids,
                         replies,
-                        append: tokio::spawn(async move { store.append(&rows).await }),
+                        append: tokio::spawn(async move {
+                            let started = std::time::Instant::now();
+                            let appended = store.append(&rows).await;
+                            metrics::histogram!("saoma_writer_seconds", "phase" => "append")
+                                .record(started.elapsed().as_secs_f64());
+                            appended
+                        }),
                     });
                 }
                 // Decided on the states of an append that failed, or loading failed: decide
@@ -441,9 +447,11 @@ impl Task {
         let mut states = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
-            match self.cache.get(id) {
+            // Taken out, not copied: a group puts back what it stored, and what it did not
+            // store must not stay cached anyway.
+            match self.cache.pop(id) {
                 Some(state) => {
-                    states.insert(*id, state.clone());
+                    states.insert(*id, state);
                 }
                 None => missing.push(id.to_string()),
             }

@@ -1,13 +1,16 @@
-//! The consume loop: pulls command messages from the durable consumer, executes each batch with
-//! one `App::submit_batch` call, publishes every outcome, and only then acks.
+//! The consume loop: pulls command messages from the durable consumer, checks and queues each
+//! batch at the writer, publishes every outcome, and only then acks.
 //!
-//! Two stages run at once, joined by a bounded channel: the executor (pull, classify, execute)
-//! and the responder (publish replies, await their JetStream acks, ack or nak the messages).
-//! Memory stays bounded: the pull stream prefetches at most `PULL_BATCH` messages, the server
-//! delivers at most the consumer's `max_ack_pending` unacked ones, and at most
-//! `batches_in_flight` executed batches wait for the responder. A batch takes whatever arrived
-//! while the previous one executed (up to `max_batch`), so batches grow with the load and a lone
-//! command is never held back waiting for company.
+//! Three stages run at once, joined by bounded channels: the executor (pull, classify, check
+//! signatures in parallel, queue at the writer: `App::enqueue_batch`), the finisher (wait for
+//! the writer, turn outcomes into replies: `App::finish_batch`) and the responder (publish
+//! replies, await their JetStream acks, ack or nak the messages). The executor checks the next
+//! batch while the writer stores the last one; batches reach the writer in pull order, so
+//! per-inspection order is kept. Memory stays bounded: the pull stream prefetches at most
+//! `PULL_BATCH` messages, the server delivers at most the consumer's `max_ack_pending` unacked
+//! ones, and at most `batches_in_flight` batches wait between two stages. A batch takes
+//! whatever arrived while the previous one was checked (up to `max_batch`), so batches grow
+//! with the load and a lone command is never held back waiting for company.
 
 use super::reply::Outcome;
 use super::setup::{self, Backoff};
