@@ -376,8 +376,16 @@ async fn answer(state: &SharedState, max_internal_attempts: i64, batch: Queued) 
                             });
                         // A redelivery of this very message (its reply or ack was lost) answers
                         // exactly as its first execution did; only a new message with an executed
-                        // command id is marked as a duplicate.
-                        if delivered > 1 {
+                        // command id is marked as a duplicate. A redelivery is known by its
+                        // delivery count or, as a NATS crash can lose the consumer's counts, by
+                        // its events: they record the JetStream store time of their message.
+                        let published_ns = item.published_ns;
+                        let same_message = delivered > 1
+                            || original.first().is_some_and(|e| {
+                                e.meta.recorded_at.timestamp_nanos_opt().map(i128::from)
+                                    == Some(published_ns)
+                            });
+                        if same_message {
                             outcome.unmarked()
                         } else {
                             outcome
