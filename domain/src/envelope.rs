@@ -29,9 +29,21 @@ pub struct SignedEnvelope<C> {
 
 /// The bytes an officer's device signs: the envelope's JSON without `signature`, canonicalised.
 pub fn signing_bytes(envelope: &Value) -> Option<Vec<u8>> {
-    let mut obj = envelope.as_object()?.clone();
-    obj.remove("signature");
-    Some(canonical_bytes(&obj))
+    Some(canonical_bytes(&WithoutSignature(envelope.as_object()?)))
+}
+
+/// An envelope's members but `signature`, serialised without copying the envelope.
+struct WithoutSignature<'a>(&'a serde_json::Map<String, Value>);
+
+impl Serialize for WithoutSignature<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in self.0.iter().filter(|(key, _)| *key != "signature") {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 /// Builds and signs an envelope (used by officers' apps, the simulator and tests).
@@ -184,6 +196,25 @@ mod tests {
     use crate::registry::{DeviceKey, OfficerProfile};
     use ed25519_dalek::SigningKey;
     use serde_json::json;
+
+    #[test]
+    fn signing_bytes_are_the_canonical_envelope_without_its_signature() {
+        let envelope = json!({
+            "z": [1, {"b": "😀", "a": "é"}], "signature": "c2ln", "command": {"y": 1, "x": "\u{7}"},
+            "a": null, "sig": true
+        });
+        let mut unsigned = envelope.as_object().unwrap().clone();
+        unsigned.remove("signature");
+        assert_eq!(
+            signing_bytes(&envelope).unwrap(),
+            canonical_bytes(&unsigned)
+        );
+        assert_eq!(
+            String::from_utf8(signing_bytes(&envelope).unwrap()).unwrap(),
+            r#"{"a":null,"command":{"x":"\u0007","y":1},"sig":true,"z":[1,{"a":"é","b":"😀"}]}"#
+        );
+        assert_eq!(signing_bytes(&json!([1, 2])), None);
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

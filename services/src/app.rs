@@ -305,11 +305,13 @@ impl App {
                 .map(|(raw, received_at)| self.prepare(raw, received_at))
                 .collect();
         }
-        batch
-            .into_par_iter()
-            .with_min_len(PARALLEL_FROM / 2)
-            .map(|(raw, received_at)| self.prepare(raw, received_at))
-            .collect()
+        crate::parallel::run(|| {
+            batch
+                .into_par_iter()
+                .with_min_len(PARALLEL_FROM / 2)
+                .map(|(raw, received_at)| self.prepare(raw, received_at))
+                .collect()
+        })
     }
 
     /// Executes one officer's signed envelope, exactly as received.

@@ -10,6 +10,7 @@ pub mod import;
 pub mod keys;
 pub mod log;
 pub mod nats;
+pub mod parallel;
 pub mod registry_view;
 pub mod serve;
 pub mod simulate;

@@ -369,16 +369,17 @@ impl Task {
             }
         }
         let notary = self.notary.as_ref();
-        let done: Vec<DecidedStream> = work
-            .into_par_iter()
-            .map(|(id, (mut state, indexes))| {
-                let results = indexes
-                    .into_iter()
-                    .map(|i| (i, decide(&mut state, requests[i].clone(), notary)))
-                    .collect();
-                (id, state, results)
-            })
-            .collect();
+        let done: Vec<DecidedStream> = crate::parallel::run(|| {
+            work.into_par_iter()
+                .map(|(id, (mut state, indexes))| {
+                    let results = indexes
+                        .into_iter()
+                        .map(|i| (i, decide(&mut state, requests[i].clone(), notary)))
+                        .collect();
+                    (id, state, results)
+                })
+                .collect()
+        });
         for (id, state, results) in done {
             states.insert(id, state);
             for (i, result) in results {

@@ -24,7 +24,10 @@ const PROGRAMS: [&str; 4] = ["initdb", "postgres", "pg_isready", "psql"];
 /// committed transaction: `fsync` and `full_page_writes` are off (they guard against OS crashes),
 /// while `synchronous_commit` stays on, so data committed before `kill()` is there after
 /// `restart()`. With `fsync=off` a commit is one `write()`, so keeping it costs little.
+/// [`PgServer::start_durable`] keeps PostgreSQL's own defaults instead (every commit flushed to
+/// disk), as in production: what benchmarks measure.
 pub struct PgServer {
+    durable: bool,
     supervisor: Supervisor,
     bin: PathBuf,
     port: u16,
@@ -36,6 +39,21 @@ pub struct PgServer {
 impl PgServer {
     /// Runs `initdb` and starts the server, with a database `saoma` created.
     pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// [`start`](Self::start), with PostgreSQL's default durability: `fsync` and
+    /// `full_page_writes` on, every commit flushed to disk before it returns.
+    pub fn start_durable() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    /// Whether commits are flushed to disk (see [`PgServer::start_durable`]).
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    fn start_with(durable: bool) -> Result<Self> {
         let bin = bin_dir().with_context(|| {
             format!(
                 "postgres binaries ({}) not found on PATH or in /usr/lib/postgresql/*/bin",
@@ -54,6 +72,7 @@ impl PgServer {
         }
         let supervisor = Supervisor::new(Some(dir.path()))?;
         let mut server = Self {
+            durable,
             supervisor,
             bin,
             port: 0,
@@ -190,13 +209,18 @@ impl PgServer {
             .arg(self.data_dir())
             .args(["-p", &self.port.to_string(), "-k"])
             .arg(self.dir.path().join("sock"));
+        let durability = match self.durable {
+            true => ["fsync=on", "full_page_writes=on"],
+            false => ["fsync=off", "full_page_writes=off"],
+        };
         for setting in [
             "listen_addresses=127.0.0.1",
-            "fsync=off",
-            "full_page_writes=off",
             "max_connections=200",
             "shared_buffers=32MB",
-        ] {
+        ]
+        .into_iter()
+        .chain(durability)
+        {
             cmd.args(["-c", setting]);
         }
         self.supervisor.spawn(&mut cmd, &self.log_path())?;

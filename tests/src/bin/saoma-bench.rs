@@ -75,6 +75,10 @@ struct IngestArgs {
     /// Seed of the officers' device keys.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run PostgreSQL with the test suite's relaxed durability (`fsync=off`; a process crash
+    /// loses nothing, an OS crash may) instead of its defaults (every commit flushed to disk).
+    #[arg(long)]
+    relaxed_durability: bool,
     /// Also write the table (markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -165,7 +169,10 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
     let binary = saoma_release_binary()?;
 
     step("starting PostgreSQL and NATS");
-    let pg = PgServer::start()?;
+    let pg = match args.relaxed_durability {
+        true => PgServer::start()?,
+        false => PgServer::start_durable()?,
+    };
     let nats = NatsServer::start()?;
     let baseline_url = pg.create_database("baseline")?;
     let copy_url = pg.create_database("copy_limit")?;
@@ -258,6 +265,14 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         "machine",
         format!("{cores} cores (available_parallelism)"),
         "2 cores",
+    );
+    t.row(
+        "PostgreSQL durability (both ways measured on it)",
+        match pg.is_durable() {
+            true => "fsync=on, full_page_writes=on (PostgreSQL's defaults)",
+            false => "fsync=off, full_page_writes=off (--relaxed-durability)",
+        },
+        "",
     );
     let th = &figures.throughput;
     t.row(
