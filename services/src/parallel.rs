@@ -34,14 +34,17 @@ mod tests {
         assert_eq!(super::run(sum_of_squares), 333_833_500);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn runs_on_a_multi_thread_runtime_while_other_tasks_go_on() {
         let (tx, rx) = std::sync::mpsc::channel();
-        // Another task must make progress while `run` blocks its worker: it answers a message
-        // that `run` waits for.
-        let other = tokio::spawn(async move { tx.send(7).unwrap() });
-        let got = super::run(|| rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap());
-        assert_eq!(got, 7);
-        other.await.unwrap();
+        // On the runtime's only worker, `run` waits for a message that another task sends:
+        // without `block_in_place` that task would never get to run.
+        let blocking = tokio::spawn(async move {
+            super::run(|| rx.recv_timeout(std::time::Duration::from_secs(5)))
+        });
+        tokio::task::yield_now().await;
+        let sender = tokio::spawn(async move { tx.send(7).unwrap() });
+        assert_eq!(blocking.await.unwrap(), Ok(7));
+        sender.await.unwrap();
     }
 }
