@@ -77,8 +77,8 @@ pub struct IngestOptions {
 impl IngestOptions {
     pub fn from_settings(settings: &Settings) -> Self {
         IngestOptions {
-            max_batch: 512,
-            batches_in_flight: 4,
+            max_batch: 256,
+            batches_in_flight: 2,
             max_command_bytes: settings.max_command_bytes,
             max_internal_attempts: 20,
         }
