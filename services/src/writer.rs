@@ -41,6 +41,8 @@ pub enum WriteError {
 const MAX_GROUP: usize = 1024;
 /// Inspection states kept between groups.
 const CACHE_SIZE: usize = 200_000;
+/// Streams in a group from which they are decided on all cores rather than one by one.
+const PARALLEL_FROM: usize = 8;
 /// How often a single command is retried when other writers keep taking its position.
 const CONFLICT_RETRIES: usize = 5;
 
@@ -369,17 +371,19 @@ impl Task {
             }
         }
         let notary = self.notary.as_ref();
-        let done: Vec<DecidedStream> = crate::parallel::run(|| {
-            work.into_par_iter()
-                .map(|(id, (mut state, indexes))| {
-                    let results = indexes
-                        .into_iter()
-                        .map(|i| (i, decide(&mut state, requests[i].clone(), notary)))
-                        .collect();
-                    (id, state, results)
-                })
-                .collect()
-        });
+        let decide_stream = |(id, (mut state, indexes)): (Uuid, (Inspection, Vec<usize>))| {
+            let results = indexes
+                .into_iter()
+                .map(|i| (i, decide(&mut state, requests[i].clone(), notary)))
+                .collect();
+            (id, state, results)
+        };
+        // A few streams are quicker decided here than handed to the pool.
+        let done: Vec<DecidedStream> = if work.len() < PARALLEL_FROM {
+            work.into_iter().map(decide_stream).collect()
+        } else {
+            crate::parallel::run(|| work.into_par_iter().map(decide_stream).collect())
+        };
         for (id, state, results) in done {
             states.insert(id, state);
             for (i, result) in results {
