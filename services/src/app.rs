@@ -84,10 +84,11 @@ pub enum Refusal {
         committed: Committed,
     },
     /// The command id was already executed on this inspection; nothing new was stored.
+    /// `original`: the events its first execution stored.
     #[error("重复提交的指令")]
     Duplicate {
         inspection_id: Uuid,
-        original: Vec<Committed>,
+        original: Vec<Sealed<InspectionEvent>>,
     },
     #[error("检查码无效")]
     UnknownCode,
@@ -470,7 +471,7 @@ impl App {
                 Err(WriteError::Refused(InspectionError::DuplicateCommand)) => match self.events(id).await {
                     Ok(events) => Err(Refusal::Duplicate {
                         inspection_id: id,
-                        original: events.iter().filter(|e| e.meta.command_id == command_id).map(Committed::from).collect(),
+                        original: events.into_iter().filter(|e| e.meta.command_id == command_id).collect(),
                     }),
                     Err(e) => Err(e),
                 },

@@ -191,13 +191,7 @@ impl Task {
                         outcomes,
                         ids,
                         replies,
-                        append: tokio::spawn(async move {
-                            let started = std::time::Instant::now();
-                            let appended = store.append(&rows).await;
-                            metrics::histogram!("saoma_writer_seconds", "phase" => "append")
-                                .record(started.elapsed().as_secs_f64());
-                            appended
-                        }),
+                        append: tokio::spawn(async move { timed_append(&store, &rows).await }),
                     });
                 }
                 // Decided on the states of an append that failed, or loading failed: decide
@@ -289,21 +283,12 @@ impl Task {
 
     /// Decides and seals every request on cached or freshly loaded state, then appends all
     /// events at once. On any error nothing is stored and the touched states leave the cache.
-    ///
-    /// Streams are independent, so the inspections of a group are decided and sealed in
-    /// parallel (hashing and signing are most of the work), each one's requests in order.
-    /// Inspections with a planned code in the group go first, one request at a time in group
-    /// order, since they share the plans' visit counts.
     async fn try_group(
         &mut self,
         requests: &[InspectionRequest],
     ) -> Result<Vec<Outcome>, AppendError> {
         let decided = self.decide_group(requests).await?;
-        let started = std::time::Instant::now();
-        let appended = self.store.append(&decided.rows).await;
-        metrics::histogram!("saoma_writer_seconds", "phase" => "append")
-            .record(started.elapsed().as_secs_f64());
-        if let Err(e) = appended {
+        if let Err(e) = timed_append(&self.store, &decided.rows).await {
             self.forget(&decided.ids);
             return Err(e);
         }
@@ -323,8 +308,14 @@ impl Task {
         }
     }
 
-    /// Loads the states a group needs (the cache first) and decides and seals every request
-    /// on them; stores nothing and leaves the cache as it was.
+    /// Loads the states a group needs (taking them out of the cache, else from the store) and
+    /// decides and seals every request on them; stores nothing and returns the states after
+    /// the group, for the caller to cache once the group is stored.
+    ///
+    /// Streams are independent, so the inspections of a group are decided and sealed in
+    /// parallel (hashing and signing are most of the work), each one's requests in order.
+    /// Inspections with a planned code in the group go first, one request at a time in group
+    /// order, since they share the plans' visit counts.
     async fn decide_group(
         &mut self,
         requests: &[InspectionRequest],
@@ -480,6 +471,15 @@ impl Task {
         }
         Ok(states)
     }
+}
+
+/// Appends `rows`, timing it for the `saoma_writer_seconds{phase="append"}` histogram.
+async fn timed_append(store: &Store, rows: &[NewRow]) -> Result<(), AppendError> {
+    let started = std::time::Instant::now();
+    let appended = store.append(rows).await;
+    metrics::histogram!("saoma_writer_seconds", "phase" => "append")
+        .record(started.elapsed().as_secs_f64());
+    appended
 }
 
 /// A group decided and sealed, not yet stored.

@@ -434,12 +434,16 @@ impl Inspection {
                 body,
                 notary,
             );
-            // What `apply` does, without copying the event.
-            self.evolve(&event.event, event.meta.command_id);
-            self.chain.advance(event.sequence, event.hash);
+            self.record(&event);
             sealed.push(event);
         }
         Ok(sealed)
+    }
+
+    /// Takes a sealed event into the state: its body, its command id and the chain's head.
+    fn record(&mut self, event: &Sealed<InspectionEvent>) {
+        self.evolve(&event.event, event.meta.command_id);
+        self.chain.advance(event.sequence, event.hash);
     }
 }
 
@@ -465,7 +469,6 @@ impl Aggregate for Inspection {
     }
 
     fn apply(&mut self, event: Sealed<InspectionEvent>) {
-        self.evolve(&event.event, event.meta.command_id);
-        self.chain.advance(event.sequence, event.hash);
+        self.record(&event);
     }
 }

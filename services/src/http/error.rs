@@ -1,7 +1,7 @@
 //! The one error type of the HTTP API: a status, a stable machine-readable code, a Chinese
 //! message, and for 500s nothing more (details go to the log).
 
-use crate::app::Refusal;
+use crate::app::{Committed, Refusal};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -126,7 +126,10 @@ impl From<Refusal> for ApiError {
             } => ApiError {
                 extra: Some((
                     "original",
-                    json!({"inspection_id": inspection_id, "events": original}),
+                    json!({
+                        "inspection_id": inspection_id,
+                        "events": original.iter().map(Committed::from).collect::<Vec<_>>(),
+                    }),
                 )),
                 ..ApiError::new(StatusCode::CONFLICT, code, "重复提交的指令，未重复记录")
             },

@@ -362,42 +362,28 @@ async fn answer(state: &SharedState, max_internal_attempts: i64, batch: Queued) 
                 metrics::counter!("saoma_nats_commands_committed_total").increment(1);
                 Outcome::accepted(command_id, &accepted)
             }
-            Err(Refusal::Duplicate { inspection_id, .. }) => {
-                match app.events(inspection_id).await {
-                    Ok(events) => {
-                        metrics::counter!("saoma_nats_commands_duplicate_total").increment(1);
-                        let original: Vec<_> = events
-                            .into_iter()
-                            .filter(|e| e.meta.command_id == Some(command_id))
-                            .collect();
-                        let outcome =
-                            Outcome::duplicate(command_id, inspection_id, &original, || {
-                                app.code_url(&inspection_id)
-                            });
-                        // A redelivery of this very message (its reply or ack was lost) answers
-                        // exactly as its first execution did; only a new message with an executed
-                        // command id is marked as a duplicate. A redelivery is known by its
-                        // delivery count or, as a NATS crash can lose the consumer's counts, by
-                        // its events: they record the JetStream store time of their message.
-                        let published_ns = item.published_ns;
-                        let same_message = delivered > 1
-                            || original.first().is_some_and(|e| {
-                                e.meta.recorded_at.timestamp_nanos_opt().map(i128::from)
-                                    == Some(published_ns)
-                            });
-                        if same_message {
-                            outcome.unmarked()
-                        } else {
-                            outcome
-                        }
-                    }
-                    Err(e) => {
-                        item.settle = internal(command_id, delivered, &e);
-                        match item.settle {
-                            Settle::Nak(_) => continue,
-                            _ => Outcome::from_refusal(Some(command_id), &e),
-                        }
-                    }
+            Err(Refusal::Duplicate {
+                inspection_id,
+                original,
+            }) => {
+                metrics::counter!("saoma_nats_commands_duplicate_total").increment(1);
+                let outcome = Outcome::duplicate(command_id, inspection_id, &original, || {
+                    app.code_url(&inspection_id)
+                });
+                // A redelivery of this very message (its reply or ack was lost) answers exactly
+                // as its first execution did; only a new message with an executed command id is
+                // marked as a duplicate. A redelivery is known by its delivery count or, as a
+                // NATS crash can lose the consumer's counts, by its events: they record the
+                // JetStream store time of their message.
+                let same_message = delivered > 1
+                    || original.first().is_some_and(|e| {
+                        e.meta.recorded_at.timestamp_nanos_opt().map(i128::from)
+                            == Some(item.published_ns)
+                    });
+                if same_message {
+                    outcome.unmarked()
+                } else {
+                    outcome
                 }
             }
             Err(e @ Refusal::Internal(_)) => {
