@@ -2,6 +2,7 @@
 
 use crate::schema::string_schema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::fmt;
 
@@ -9,8 +10,79 @@ use std::fmt;
 ///
 /// Integers above 2^53 and ids are kept as strings throughout the domain, so JCS's
 /// IEEE-double number model never loses information here.
+///
+/// The value is turned into a `serde_json::Value` and written by [`write_canonical`], which
+/// is several times faster than `serde_json_canonicalizer` on the domain's objects (it hashes
+/// every event, so this is on the ingest's hot path). Numbers other than safe integers are
+/// still formatted by `serde_json_canonicalizer`, and a property test checks that both give
+/// the same bytes for arbitrary JSON.
 pub fn canonical_bytes<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json_canonicalizer::to_vec(value).expect("domain values always serialise to JSON")
+    let value = serde_json::to_value(value).expect("domain values always serialise to JSON");
+    let mut out = Vec::with_capacity(1024);
+    write_canonical(&value, &mut out);
+    out
+}
+
+/// The largest integer JCS (an IEEE double) writes as itself: 2^53.
+const MAX_SAFE_INTEGER: u64 = 1 << 53;
+
+/// Appends the RFC 8785 bytes of `value` to `out`.
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) if u <= MAX_SAFE_INTEGER => out.extend_from_slice(u.to_string().as_bytes()),
+            (_, Some(i)) if i.unsigned_abs() <= MAX_SAFE_INTEGER => {
+                out.extend_from_slice(i.to_string().as_bytes())
+            }
+            // Fractions and unsafe integers: ECMAScript's number-to-string, as the crate has it.
+            _ => out.extend_from_slice(
+                &serde_json_canonicalizer::to_vec(n).expect("a JSON number serialises"),
+            ),
+        },
+        // serde_json escapes exactly what JCS escapes (`"`, `\\`, control characters, with the
+        // short forms and lower-case `\u00xx`) and writes everything else as UTF-8.
+        Value::String(s) => serde_json::to_writer(&mut *out, s).expect("writing to a Vec"),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // JCS orders properties by their names' UTF-16 code units. For names without
+            // characters above U+FFFF that is their UTF-8 byte order, which a map without
+            // `preserve_order` already has.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if !entries.is_sorted_by(|a, b| utf16_order(a.0, b.0).is_le()) {
+                entries.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+            }
+            out.push(b'{');
+            for (i, (name, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.cmp(b)
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
 }
 
 /// A SHA-256 digest, written as 64 lower-case hex characters on the wire.
@@ -73,6 +145,7 @@ string_schema!(Digest, "Digest", {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -81,6 +154,55 @@ mod tests {
         assert_eq!(
             String::from_utf8(canonical_bytes(&v)).unwrap(),
             r#"{"a":[true,null,"x"],"b":1,"c":{"y":"中","z":1.5}}"#
+        );
+    }
+
+    /// Arbitrary JSON: every number kind (safe and unsafe integers, fractions, exponents),
+    /// strings with control, non-ASCII and astral characters, names that sort differently
+    /// in UTF-8 and UTF-16.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-(1i64 << 54)..(1i64 << 54)).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[\\PC\\u{0}-\\u{1f}\"\\\\\u{7f}\u{e000}\u{ffff}\u{10000}-\u{10ffff}]{0,8}"
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    "[a-zA-Z_\u{e9}\u{e000}\u{ff61}\u{1f600}\u{10000}]{0,4}",
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_bytes_are_those_of_serde_json_canonicalizer(value in any_json()) {
+            prop_assert_eq!(
+                String::from_utf8(canonical_bytes(&value)).unwrap(),
+                serde_json_canonicalizer::to_string(&value).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_ordered_by_utf16_code_units() {
+        // U+E000 is after U+1F600 in UTF-8 but before it in UTF-16 (a surrogate pair, D83D).
+        let v = json!({"\u{e000}": 1, "\u{1f600}": 2, "a": 3});
+        assert_eq!(
+            String::from_utf8(canonical_bytes(&v)).unwrap(),
+            "{\"a\":3,\"\u{1f600}\":2,\"\u{e000}\":1}"
         );
     }
 
