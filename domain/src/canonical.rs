@@ -33,7 +33,9 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) if u <= MAX_SAFE_INTEGER => out.extend_from_slice(u.to_string().as_bytes()),
+            (Some(u), _) if u <= MAX_SAFE_INTEGER => {
+                out.extend_from_slice(u.to_string().as_bytes())
+            }
             (_, Some(i)) if i.unsigned_abs() <= MAX_SAFE_INTEGER => {
                 out.extend_from_slice(i.to_string().as_bytes())
             }
