@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::fmt;
+use std::io::Write as _;
 
 /// RFC 8785 (JCS) bytes of any serialisable value.
 ///
@@ -32,12 +33,10 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) if u <= MAX_SAFE_INTEGER => {
-                out.extend_from_slice(u.to_string().as_bytes())
-            }
-            (_, Some(i)) if i.unsigned_abs() <= MAX_SAFE_INTEGER => {
-                out.extend_from_slice(i.to_string().as_bytes())
+        // Every safe integer fits an i64.
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i.unsigned_abs() <= MAX_SAFE_INTEGER => {
+                write!(out, "{i}").expect("writing to a Vec")
             }
             // Fractions and unsafe integers: ECMAScript's number-to-string, as the crate has it.
             _ => out.extend_from_slice(
