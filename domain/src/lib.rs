@@ -10,3 +10,4 @@ pub mod keys;
 pub mod registry;
 mod schema;
 pub mod seal;
+pub mod verify;

@@ -63,7 +63,7 @@ pub struct CodeView {
     pub result: Option<ResultLine>,
 }
 
-fn kind_label(kind: &InspectionKind) -> (&'static str, String) {
+pub(crate) fn kind_label(kind: &InspectionKind) -> (&'static str, String) {
     use saoma_domain::inspection::{Trigger, VisitPurpose};
     match kind {
         InspectionKind::Planned { plan } => ("计划检查", format!("检查计划 {plan}")),

@@ -2,3 +2,9 @@
 //! and the live driver live in `services`.
 
 pub mod code_view;
+pub mod history;
+pub mod projector;
+pub mod rules;
+pub mod satisfaction;
+pub mod visit;
+pub mod warnings;

@@ -71,6 +71,12 @@ pub struct Settings {
     /// Milliseconds between rounds of the global log's sequencer, which gives committed events
     /// their positions (and so bounds how late an event enters the log and the NATS stream).
     pub sequence_interval_ms: u64,
+    /// The warning rule book (TOML, as in `deploy/rules/`); the rule sets shipped in
+    /// `deploy/rules/` when empty.
+    pub rules_path: Option<PathBuf>,
+    /// Seconds the live views wait past a deadline before firing its time-based warnings, so
+    /// that an event recorded just before the deadline but positioned just after is seen first.
+    pub deadline_grace_seconds: u64,
 }
 
 impl Default for Settings {
@@ -91,6 +97,8 @@ impl Default for Settings {
             max_import_bytes: 16 * 1024 * 1024,
             log_format: "text".into(),
             sequence_interval_ms: 100,
+            rules_path: None,
+            deadline_grace_seconds: 60,
         }
     }
 }
@@ -151,6 +159,13 @@ impl Settings {
                 "LOG_FORMAT" => s.log_format = value.clone(),
                 "SEQUENCE_INTERVAL_MS" => {
                     s.sequence_interval_ms = value.parse().with_context(parse_err)?
+                }
+                "RULES_PATH" => {
+                    s.rules_path =
+                        Some(value.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty())
+                }
+                "DEADLINE_GRACE_SECONDS" => {
+                    s.deadline_grace_seconds = value.parse().with_context(parse_err)?
                 }
                 // Read by the test harness and other tools, not by the service.
                 "CONFIG" | "REQUIRE_SERVICES" | "LOG" => {}

@@ -30,6 +30,8 @@ enum Command {
     Serve,
     /// Drive a running `saoma serve` with a realistic, deterministic population and traffic.
     Simulate(saoma_services::simulate::SimulateArgs),
+    /// Replay the whole log, checking every hash, chain link and signature, into reports.
+    Replay(saoma_services::replay::ReplayArgs),
     /// Officer device tools: make a key, sign a command.
     #[command(subcommand)]
     Device(saoma_services::device::DeviceCommand),
@@ -60,6 +62,17 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => saoma_services::serve::run(settings).await,
             Command::Simulate(args) => saoma_services::simulate::run(args, &settings).await,
+            Command::Replay(args) => {
+                let summary = saoma_services::replay::run(&settings, &args).await?;
+                println!(
+                    "replayed {} events ({} inspections, {} warnings) into {}",
+                    summary.checked.events,
+                    summary.inspections,
+                    summary.warnings,
+                    args.out.display()
+                );
+                Ok(())
+            }
             Command::Device(_) => unreachable!("handled before the runtime starts"),
         }
     })

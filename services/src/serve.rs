@@ -30,6 +30,14 @@ fn keys_dir(settings: &Settings) -> PathBuf {
     settings.data_dir.join("keys")
 }
 
+/// Where the notary's signing key is kept.
+pub fn notary_key_path(settings: &Settings) -> PathBuf {
+    settings
+        .notary_key_path
+        .clone()
+        .unwrap_or_else(|| keys_dir(settings).join("notary.key"))
+}
+
 /// Everything `serve` needs, built from settings (also used by tests and other subcommands).
 pub async fn build_state(
     settings: &Settings,
@@ -75,7 +83,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "store opened"
     );
     let nats = crate::nats::start(state.clone(), &settings);
-    let log = crate::log::start(state.app.store(), &settings);
+    let book = crate::rules::load(&settings)?;
+    let log = crate::log::start(state.app.store(), &settings, book);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;

@@ -144,3 +144,9 @@ impl From<Refusal> for ApiError {
         }
     }
 }
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Refusal::from(e).into()
+    }
+}

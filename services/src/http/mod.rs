@@ -1,10 +1,11 @@
 //! The HTTP API under `/api/v1/`, plus `/healthz`, `/readyz` and `/metrics`. Handlers are thin:
 //! they parse, call `App`, and map the outcome.
 
-mod admin;
+pub(crate) mod admin;
 mod error;
 mod officer;
 mod public;
+mod views;
 
 pub use error::ApiError;
 
@@ -61,6 +62,15 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .route("/codes/{token}/scan", post(public::scan))
         .route("/codes/{token}/rating", post(public::rate))
         .route("/codes/{token}/feedback", post(public::feedback))
+        .route("/history", get(views::history))
+        .route("/history/{id}", get(views::inspection))
+        .route(
+            "/officers/{key}/unexpired-codes",
+            get(views::unexpired_codes),
+        )
+        .route("/warnings", get(views::warnings))
+        .route("/satisfaction", get(views::satisfaction))
+        .route("/views/status", get(views::status))
         .layer(DefaultBodyLimit::max(max_command_bytes))
         .nest("/admin", admin);
     Router::new()

@@ -7,6 +7,7 @@ pub mod sequencer;
 
 use crate::config::Settings;
 use crate::store::Store;
+use saoma_projections::rules::RuleBook;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,8 +19,8 @@ pub struct LogTasks {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// Starts the sequencer, and the publisher when a NATS URL is configured.
-pub fn start(store: &Store, settings: &Settings) -> LogTasks {
+/// Starts the sequencer, the live views, and the publisher when a NATS URL is configured.
+pub fn start(store: &Store, settings: &Settings, book: RuleBook) -> LogTasks {
     let (stop, stopped) = watch::channel(false);
     let interval = Duration::from_millis(settings.sequence_interval_ms);
     // The sequencer tells the publisher when it gave new positions, so an event goes out as
@@ -31,6 +32,14 @@ pub fn start(store: &Store, settings: &Settings) -> LogTasks {
         positioned,
         stopped.clone(),
     ))];
+    handles.push(tokio::spawn(crate::views::run(
+        store.clone(),
+        book,
+        interval,
+        Duration::from_secs(settings.deadline_grace_seconds),
+        wake.clone(),
+        stopped.clone(),
+    )));
     if let Some(url) = &settings.nats_url {
         handles.push(tokio::spawn(publisher::run(
             store.clone(),

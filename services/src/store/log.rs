@@ -15,7 +15,7 @@ const UNPOSITIONED: &str = include_str!("sql/log_unpositioned.sql");
 const MAX_POSITION: &str = include_str!("sql/log_max_position.sql");
 const EVENTS_AFTER: &str = include_str!("sql/log_events_after.sql");
 const CURSOR: &str = include_str!("sql/log_cursor.sql");
-const SET_CURSOR: &str = include_str!("sql/log_set_cursor.sql");
+pub(super) const SET_CURSOR: &str = include_str!("sql/log_set_cursor.sql");
 
 /// The advisory lock key that elects the one sequencer of a PostgreSQL database ("SAOMASEQ").
 pub const SEQUENCER_LOCK: i64 = 0x5341_4f4d_4153_4551;

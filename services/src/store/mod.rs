@@ -5,10 +5,15 @@
 mod append;
 mod log;
 mod queries;
+mod views;
 
 pub use log::{LoggedRow, SEQUENCER_LOCK};
 
 pub use append::{AppendError, NewRow};
+pub use views::{
+    HistoryFilter, Page, StoredInspection, StoredOfficer, StoredSatisfaction, StoredWarning,
+    ViewBatch, WarningFilter, VIEWS_CLOCK, VIEWS_CURSOR,
+};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;

@@ -8,6 +8,7 @@ mod log;
 mod nats;
 mod process;
 mod support;
+mod views;
 mod writers;
 
 use saoma_tests::PgServer;
@@ -80,6 +81,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     writers::two_writers_on_one_store_never_fork_a_stream,
     writers::concurrent_commands_are_grouped_without_losing_or_repeating_any,
+    views::live_views_resumed_in_the_middle_equal_a_replay,
+    views::the_read_api_answers_from_the_live_views,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

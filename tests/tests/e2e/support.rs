@@ -28,6 +28,9 @@ pub struct TestApp {
     pub client: Client,
     pub public: Client,
     pub base: String,
+    /// The settings the service runs with, for tests that open its store beside it (`None`
+    /// for a service this process does not own).
+    pub settings: Option<Settings>,
     _dir: Option<tempfile::TempDir>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -71,6 +74,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         client: Client::new(&base, Some(ADMIN_TOKEN.into())),
         public: Client::new(&base, None),
         base,
+        settings: Some(settings.clone()),
         _dir: Some(dir),
         server: Some(server),
     }
@@ -94,7 +98,8 @@ pub async fn spawn_app_with(backend: Backend, nats_url: Option<String>) -> TestA
         .await
         .expect("state");
     let ingest = saoma_services::nats::start(state.clone(), &settings);
-    let log = saoma_services::log::start(state.app.store(), &settings);
+    let book = saoma_services::rules::load(&settings).expect("rule book");
+    let log = saoma_services::log::start(state.app.store(), &settings, book);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -109,6 +114,7 @@ pub async fn spawn_app_with(backend: Backend, nats_url: Option<String>) -> TestA
         client: Client::new(&base, Some(ADMIN_TOKEN.into())),
         public: Client::new(&base, None),
         base,
+        settings: Some(settings.clone()),
         _dir: Some(dir),
         server: Some(server),
     }
@@ -121,6 +127,7 @@ impl TestApp {
             client: Client::new(base, Some(admin_token.into())),
             public: Client::new(base, None),
             base: base.to_string(),
+            settings: None,
             _dir: None,
             server: None,
         }
@@ -346,6 +353,7 @@ pub async fn spawn_twins(backend: Backend) -> (TestApp, TestApp) {
             client: Client::new(&base, Some(ADMIN_TOKEN.into())),
             public: Client::new(&base, None),
             base,
+            settings: Some(settings.clone()),
             _dir: None,
             server: Some(server),
         });

@@ -1,0 +1,311 @@
+//! The supervision bureau's read API over the live views: history, warnings and satisfaction,
+//! behind the admin bearer token. Every filter is checked before any query runs; a bad one is
+//! refused with `invalid_query` and the name of the parameter.
+
+use super::admin::Admin;
+use super::{ApiError, SharedState};
+use crate::store::{
+    HistoryFilter, Page, StoredInspection, StoredSatisfaction, StoredWarning, WarningFilter,
+};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{NaiveDate, Utc};
+use saoma_projections::history::time;
+use saoma_projections::satisfaction::Dimension;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Largest page.
+const MAX_LIMIT: u64 = 500;
+const DEFAULT_LIMIT: u64 = 50;
+/// Longest fuzzy-search fragment, in characters.
+const MAX_QUERY_CHARS: usize = 64;
+
+fn invalid(param: &'static str, why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+        format!("查询参数 {param} 不符合要求"),
+    )
+    .detail(format!("{param}: {why}"))
+}
+
+fn date(param: &'static str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map(|d| d.to_string())
+            .map_err(|_| invalid(param, "expected a date YYYY-MM-DD"))
+    })
+    .transpose()
+}
+
+fn month(param: &'static str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+            .map(|d| d.format("%Y-%m").to_string())
+            .map_err(|_| invalid(param, "expected a month YYYY-MM"))
+    })
+    .transpose()
+}
+
+fn code(param: &'static str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if ok {
+            Ok(s)
+        } else {
+            Err(invalid(
+                param,
+                "expected a code of letters, digits, '-', '_' or '.'",
+            ))
+        }
+    })
+    .transpose()
+}
+
+/// An officer key: a certificate number, or 警 followed by a badge number.
+fn officer_key(param: &'static str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        let rest = s.strip_prefix('警').unwrap_or(&s);
+        code(param, Some(rest.to_string())).map(|_| s)
+    })
+    .transpose()
+}
+
+fn region(v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(s)
+        } else {
+            Err(invalid("region", "expected a six-digit region code"))
+        }
+    })
+    .transpose()
+}
+
+fn paging(offset: Option<u64>, limit: Option<u64>) -> Result<(u64, u64), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(invalid("limit", "expected 1 to 500"));
+    }
+    Ok((offset.unwrap_or(0), limit))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    enterprise: Option<String>,
+    officer: Option<String>,
+    agency: Option<String>,
+    region: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/history`: inspections, latest first, filtered and paged.
+pub async fn history(
+    State(state): State<SharedState>,
+    _: Admin,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<StoredInspection>>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid("query", &e.body_text()))?;
+    let (offset, limit) = paging(q.offset, q.limit)?;
+    if q.q
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(invalid("q", "at most 64 characters"));
+    }
+    let filter = HistoryFilter {
+        enterprise: code("enterprise", q.enterprise)?,
+        officer: officer_key("officer", q.officer)?,
+        agency: code("agency", q.agency)?,
+        region: region(q.region)?,
+        from: date("from", q.from)?,
+        to: date("to", q.to)?,
+        q: q.q,
+        valid_after: None,
+    };
+    Ok(Json(
+        state.app.store().history(&filter, offset, limit).await?,
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct InspectionHistory {
+    #[serde(flatten)]
+    pub row: StoredInspection,
+    /// Every event of the inspection, verified, in order.
+    pub trace: Value,
+}
+
+/// `GET /api/v1/history/{inspection_id}`: one inspection's row and its verified trace.
+pub async fn inspection(
+    State(state): State<SharedState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<InspectionHistory>, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| invalid("inspection_id", "expected a UUID"))?;
+    let row = state
+        .app
+        .store()
+        .inspection_row(&id.to_string())
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_inspection", "检查不存在"))?;
+    let trace = serde_json::to_value(state.app.trace(id).await?)
+        .map_err(|e| ApiError::from(crate::app::Refusal::Internal(e.to_string())))?;
+    Ok(Json(InspectionHistory { row, trace }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/officers/{key}/unexpired-codes`: an officer's codes that can still be used.
+pub async fn unexpired_codes(
+    State(state): State<SharedState>,
+    _: Admin,
+    Path(key): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<StoredInspection>>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid("query", &e.body_text()))?;
+    let (offset, limit) = paging(q.offset, q.limit)?;
+    let filter = HistoryFilter {
+        officer: officer_key("officer", Some(key))?,
+        valid_after: Some(time(Utc::now())),
+        ..HistoryFilter::default()
+    };
+    Ok(Json(
+        state.app.store().history(&filter, offset, limit).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarningQuery {
+    rule: Option<String>,
+    agency: Option<String>,
+    region: Option<String>,
+    enterprise: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/warnings`: warnings, latest first. `from`/`to` are dates (Asia/Shanghai
+/// calendar is not applied: `at` is UTC; `to` is exclusive).
+pub async fn warnings(
+    State(state): State<SharedState>,
+    _: Admin,
+    query: Result<Query<WarningQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<StoredWarning>>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid("query", &e.body_text()))?;
+    let (offset, limit) = paging(q.offset, q.limit)?;
+    let rule = match q.rule {
+        Some(r)
+            if !saoma_projections::warnings::Rule::ALL
+                .iter()
+                .any(|k| k.code() == r) =>
+        {
+            return Err(invalid("rule", "unknown rule code"))
+        }
+        other => other,
+    };
+    let filter = WarningFilter {
+        rule,
+        agency: code("agency", q.agency)?,
+        region: region(q.region)?,
+        enterprise: code("enterprise", q.enterprise)?,
+        from: date("from", q.from)?,
+        to: date("to", q.to)?,
+    };
+    Ok(Json(
+        state.app.store().warnings(&filter, offset, limit).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SatisfactionQuery {
+    by: Option<String>,
+    agency: Option<String>,
+    region: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SatisfactionLine {
+    #[serde(flatten)]
+    pub group: StoredSatisfaction,
+    pub mean: Option<f64>,
+    pub satisfaction_rate: Option<f64>,
+    pub response_rate: Option<f64>,
+}
+
+/// `GET /api/v1/satisfaction?by=agency|officer|region`: figures per key and month.
+pub async fn satisfaction(
+    State(state): State<SharedState>,
+    _: Admin,
+    query: Result<Query<SatisfactionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid("query", &e.body_text()))?;
+    let by = q.by.as_deref().unwrap_or("agency");
+    let dimension =
+        Dimension::parse(by).ok_or_else(|| invalid("by", "expected agency, officer or region"))?;
+    let (agency, region, from, to) = (
+        code("agency", q.agency)?,
+        region(q.region)?,
+        month("from", q.from)?,
+        month("to", q.to)?,
+    );
+    let groups = state
+        .app
+        .store()
+        .satisfaction(
+            dimension,
+            agency.as_deref(),
+            region.as_deref(),
+            from.as_deref(),
+            to.as_deref(),
+        )
+        .await?;
+    let lines: Vec<SatisfactionLine> = groups
+        .into_iter()
+        .map(|g| SatisfactionLine {
+            mean: g.tally.mean(),
+            satisfaction_rate: g.tally.satisfaction_rate(),
+            response_rate: g.tally.response_rate(),
+            group: g,
+        })
+        .collect();
+    Ok(Json(json!({ "by": dimension.as_str(), "groups": lines })))
+}
+
+/// `GET /api/v1/views/status`: how far the live views have followed the log.
+pub async fn status(State(state): State<SharedState>, _: Admin) -> Result<Json<Value>, ApiError> {
+    let store = state.app.store();
+    let position = store.cursor(crate::store::VIEWS_CURSOR).await?;
+    let log = store.max_position().await?;
+    let clock = store.views_clock().await?.map(time);
+    Ok(Json(json!({
+        "position": position,
+        "clock": clock,
+        "log_position": log,
+        "behind": log.saturating_sub(position),
+    })))
+}

@@ -1,0 +1,267 @@
+//! `saoma replay --out DIR`: reads the whole log from the configured store in position order,
+//! checks every hash, chain link and signature as it goes, rebuilds every view in memory and
+//! writes the reports: `history.csv`, `warnings.csv`, `satisfaction.csv`, `summary.json` and
+//! `report.html`. The same log gives byte-identical files: nothing in them depends on the
+//! clock, the machine or hash-map order (the as-of time defaults to the last event's).
+
+use crate::config::Settings;
+use crate::report;
+use crate::serve::{notary_key_path, open_store};
+use crate::views::log_event;
+use anyhow::{bail, Context as _};
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use saoma_domain::keys::PublicKey;
+use saoma_domain::verify::{Checked, LogVerifier};
+use saoma_projections::history::time;
+use saoma_projections::projector::Projector;
+use saoma_projections::satisfaction::Satisfaction;
+use saoma_projections::warnings::Warning;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Events read from the store per query.
+const PAGE: u64 = 4_096;
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Directory for the reports (created if missing; existing report files are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The time the report is as of (RFC 3339): deadlines up to it fire. Default: the time the
+    /// last event of the log was recorded.
+    #[arg(long)]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Skip the ed25519 signature checks (hashes and chain links are still checked).
+    #[arg(long)]
+    pub no_signatures: bool,
+}
+
+/// What a replay found, as written to `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub as_of: String,
+    pub log_position: u64,
+    pub checked: Checked,
+    pub signatures_checked: bool,
+    pub inspections: u64,
+    pub warnings: u64,
+    pub warnings_by_rule: BTreeMap<String, u64>,
+    pub warnings_by_agency: BTreeMap<String, u64>,
+    pub inspections_by_month: BTreeMap<String, u64>,
+    pub years: Vec<saoma_projections::satisfaction::YearFrequency>,
+}
+
+/// Everything a replay rebuilt.
+pub struct Replayed {
+    pub projector: Projector,
+    pub warnings: Vec<Warning>,
+    pub checked: Checked,
+    pub as_of: DateTime<Utc>,
+}
+
+pub async fn run(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<Summary> {
+    let replayed = replay_store(settings, args.as_of, !args.no_signatures, true).await?;
+    write_reports(&replayed, !args.no_signatures, &args.out)
+}
+
+/// Reads and checks the configured store's whole log and rebuilds every view in memory; the
+/// clock ends at `as_of` (default: the last event's recorded time).
+pub async fn replay_store(
+    settings: &Settings,
+    as_of: Option<DateTime<Utc>>,
+    signatures: bool,
+    show_progress: bool,
+) -> anyhow::Result<Replayed> {
+    let store = open_store(settings).await?;
+    let notary = notary_public_key(settings)?;
+    let book = crate::rules::load(settings)?;
+    let total = store.max_position().await?;
+    let bar = if show_progress {
+        progress(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut verifier = LogVerifier::new([notary], signatures);
+    let mut projector = Projector::new(book);
+    let mut warnings = Vec::new();
+    let mut last_recorded = None;
+    loop {
+        let rows = store.events_after(projector.position(), PAGE).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let value = row
+                .payload()
+                .with_context(|| format!("position {}: payload is not JSON", row.position))?;
+            verifier
+                .check(row.position, &value)
+                .map_err(|b| anyhow::anyhow!("the log does not verify: {b}"))?;
+            let entry = log_event(row)?;
+            last_recorded = Some(entry.recorded_at());
+            warnings.extend(projector.apply(row.position, &entry)?.warnings);
+        }
+        bar.inc(rows.len() as u64);
+    }
+    bar.finish_and_clear();
+    store.close().await;
+    if projector.position() != total {
+        bail!(
+            "the log ends at position {} but the store's highest position is {total}",
+            projector.position()
+        );
+    }
+    let as_of = as_of
+        .or(last_recorded)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    warnings.extend(projector.advance(as_of));
+    Ok(Replayed {
+        projector,
+        warnings,
+        checked: verifier.checked(),
+        as_of,
+    })
+}
+
+fn notary_public_key(settings: &Settings) -> anyhow::Result<PublicKey> {
+    let path = notary_key_path(settings);
+    let key = crate::keys::load_or_create_signing_key(&path, false)
+        .with_context(|| format!("reading the notary key {}", path.display()))?;
+    Ok(PublicKey(key.verifying_key()))
+}
+
+fn progress(total: u64) -> ProgressBar {
+    // Hidden by indicatif itself when stderr is not a terminal (pipes, CI logs).
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} 重放 {pos}/{len} 条事件 [{bar:40}] {per_sec} 剩余 {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Writes every report for `replayed` into `out`.
+pub fn write_reports(replayed: &Replayed, signatures: bool, out: &Path) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let visits = replayed.projector.visits_in_order();
+    let mut warnings = replayed.warnings.clone();
+    warnings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    warnings.dedup_by(|a, b| a.id == b.id);
+
+    let mut csv = csv::Writer::from_path(out.join("history.csv"))?;
+    for v in &visits {
+        csv.serialize(v.history_row())?;
+    }
+    csv.flush()?;
+
+    let mut csv = csv::Writer::from_path(out.join("warnings.csv"))?;
+    csv.write_record([
+        "id",
+        "rule",
+        "title",
+        "severity",
+        "region",
+        "agencies",
+        "enterprise",
+        "officers",
+        "at",
+        "evidence",
+        "detail",
+    ])?;
+    for w in &warnings {
+        csv.write_record([
+            w.id.as_str(),
+            w.rule.code(),
+            w.rule.title(),
+            w.severity.as_str(),
+            &w.region.to_string(),
+            &w.agencies.join(";"),
+            w.enterprise.as_deref().unwrap_or_default(),
+            &w.officers.join(";"),
+            &time(w.at),
+            &w.evidence.join(";"),
+            &w.detail,
+        ])?;
+    }
+    csv.flush()?;
+
+    let mut satisfaction = Satisfaction::default();
+    for v in &visits {
+        satisfaction.add(v);
+    }
+    let mut csv = csv::Writer::from_path(out.join("satisfaction.csv"))?;
+    csv.write_record([
+        "dimension",
+        "key",
+        "name",
+        "month",
+        "scanned",
+        "ratings",
+        "mean",
+        "satisfaction_rate",
+        "response_rate",
+        "level_1",
+        "level_2",
+        "level_3",
+        "level_4",
+        "level_5",
+    ])?;
+    let fixed = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
+    for r in satisfaction.rows() {
+        let t = r.tally;
+        let mut record = vec![
+            r.dimension.as_str().to_string(),
+            r.key,
+            r.name,
+            r.month,
+            t.scanned.to_string(),
+            t.ratings.to_string(),
+            fixed(t.mean()),
+            fixed(t.satisfaction_rate()),
+            fixed(t.response_rate()),
+        ];
+        record.extend(t.distribution.iter().map(u64::to_string));
+        csv.write_record(&record)?;
+    }
+    csv.flush()?;
+
+    let mut summary = Summary {
+        as_of: time(replayed.as_of),
+        log_position: replayed.projector.position(),
+        checked: replayed.checked,
+        signatures_checked: signatures,
+        inspections: visits.len() as u64,
+        warnings: warnings.len() as u64,
+        warnings_by_rule: BTreeMap::new(),
+        warnings_by_agency: BTreeMap::new(),
+        inspections_by_month: BTreeMap::new(),
+        years: satisfaction.years(),
+    };
+    for w in &warnings {
+        *summary
+            .warnings_by_rule
+            .entry(w.rule.code().to_string())
+            .or_default() += 1;
+        for a in &w.agencies {
+            *summary.warnings_by_agency.entry(a.clone()).or_default() += 1;
+        }
+    }
+    for v in &visits {
+        if v.revoked.is_none() && v.is_inspection() {
+            *summary
+                .inspections_by_month
+                .entry(v.date.format("%Y-%m").to_string())
+                .or_default() += 1;
+        }
+    }
+    let json = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(out.join("summary.json"), json + "\n")?;
+    let html = report::render(&summary, &satisfaction, &warnings);
+    std::fs::write(out.join("report.html"), html)?;
+    Ok(summary)
+}

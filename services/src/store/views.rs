@@ -1,0 +1,663 @@
+//! The projection's tables (`schemas/migrations/*/0004_views.sql`): writing a batch of changed
+//! rows together with the projection's cursor, and the queries of history, warnings and
+//! satisfaction.
+//!
+//! Batches travel as one JSON document per table (PostgreSQL `json_populate_recordset`,
+//! SQLite `json_each`), as the event append does, so a batch is one statement per table
+//! whatever its size.
+
+use super::{Db, Store, StoreError};
+use saoma_projections::history::HistoryRow;
+use saoma_projections::satisfaction::{Dimension, Tally};
+use serde::{Deserialize, Serialize};
+use sqlx::{Database, Decode, Row, Type};
+
+/// The cursor of the live projection in `cursors`.
+pub const VIEWS_CURSOR: &str = "views";
+/// The time the live projection has advanced to, in milliseconds since 1970, kept in `cursors`
+/// beside its position: deadlines up to it have fired.
+pub const VIEWS_CLOCK: &str = "views-clock";
+
+/// A history row as stored, with the position of its `CodeIssued` (the order of history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredInspection {
+    pub issued_position: u64,
+    #[serde(flatten)]
+    pub row: HistoryRow,
+}
+
+/// One officer of one inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredOfficer {
+    pub officer: String,
+    pub name: String,
+    pub inspection_id: String,
+    pub date: String,
+    pub issued_position: u64,
+}
+
+/// A warning as stored: list fields joined so that one column answers each filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredWarning {
+    pub id: String,
+    pub rule: String,
+    pub severity: String,
+    pub region: String,
+    /// `;A;B;`
+    pub agencies: String,
+    pub enterprise: String,
+    /// `;`-separated officer keys.
+    pub officers: String,
+    pub at: String,
+    /// JSON array of event ids.
+    pub evidence: String,
+    pub detail: String,
+    pub position: u64,
+}
+
+/// Everything one projection step writes, atomically with the cursor.
+#[derive(Debug, Default)]
+pub struct ViewBatch {
+    pub inspections: Vec<StoredInspection>,
+    pub officers: Vec<StoredOfficer>,
+    pub warnings: Vec<StoredWarning>,
+    /// The last log position this batch accounts for.
+    pub cursor: u64,
+    /// The projection's clock after this batch.
+    pub clock: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Filters of the history list; every one optional, all combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    pub enterprise: Option<String>,
+    pub officer: Option<String>,
+    pub agency: Option<String>,
+    pub region: Option<String>,
+    /// Inspection dates, inclusive, `YYYY-MM-DD`.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Fuzzy: a fragment of the enterprise's name or credit code, an officer's name or
+    /// certificate number, or an item's name or code.
+    pub q: Option<String>,
+    /// Only codes that are not revoked and whose window ends after this instant (RFC 3339).
+    pub valid_after: Option<String>,
+}
+
+/// Filters of the warning list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarningFilter {
+    pub rule: Option<String>,
+    pub agency: Option<String>,
+    pub region: Option<String>,
+    pub enterprise: Option<String>,
+    /// `at` from / before, RFC 3339 or a date.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A page: at most `limit` items and whether more follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub offset: u64,
+    pub next_offset: Option<u64>,
+}
+
+const INSPECTION_COLUMNS: &[&str] = &[
+    "inspection_id",
+    "issued_position",
+    "kind",
+    "kind_detail",
+    "routine",
+    "agency_code",
+    "agency_name",
+    "agency_level",
+    "agency_region",
+    "enterprise_code",
+    "enterprise_name",
+    "region",
+    "officers",
+    "officer_names",
+    "item_codes",
+    "item_names",
+    "joint_partners",
+    "date",
+    "month",
+    "valid_from",
+    "valid_until",
+    "issued_at",
+    "status",
+    "shown_at",
+    "enterprise_scanned_at",
+    "officer_scanned_at",
+    "mutual_verified",
+    "refused_scans",
+    "rating",
+    "rating_comment",
+    "rated_at",
+    "result",
+    "result_feedback",
+    "reported_at",
+    "revoked_at",
+    "feedback_count",
+    "events",
+];
+
+const OFFICER_COLUMNS: &[&str] = &[
+    "officer",
+    "name",
+    "inspection_id",
+    "date",
+    "issued_position",
+];
+
+const WARNING_COLUMNS: &[&str] = &[
+    "id",
+    "rule",
+    "severity",
+    "region",
+    "agencies",
+    "enterprise",
+    "officers",
+    "at",
+    "evidence",
+    "detail",
+    "position",
+];
+
+/// `INSERT … SELECT` of a JSON array of objects into `table`; `update` = whether a row with the
+/// same key is replaced (else kept).
+fn batch_insert(db: &Db, table: &str, columns: &[&str], key: &str, update: bool) -> String {
+    let list = columns.join(", ");
+    let source = match db {
+        Db::Postgres(_) => {
+            format!("SELECT {list} FROM json_populate_recordset(NULL::{table}, $1::json)")
+        }
+        Db::Sqlite(_) => {
+            let values: Vec<String> = columns
+                .iter()
+                .map(|c| format!("json_extract(value, '$.{c}')"))
+                .collect();
+            // `WHERE true` keeps SQLite from reading ON CONFLICT as part of a join.
+            format!("SELECT {} FROM json_each($1) WHERE true", values.join(", "))
+        }
+    };
+    let action = if update {
+        let sets: Vec<String> = columns
+            .iter()
+            .filter(|c| !key.split(", ").any(|k| k == **c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!("DO UPDATE SET {}", sets.join(", "))
+    } else {
+        "DO NOTHING".to_string()
+    };
+    format!("INSERT INTO {table} ({list}) {source} ON CONFLICT ({key}) {action}")
+}
+
+/// A LIKE pattern matching `fragment` anywhere, with `\` escaping LIKE's own characters.
+fn contains_pattern(fragment: &str) -> String {
+    let mut p = String::with_capacity(fragment.len() + 2);
+    p.push('%');
+    for c in fragment.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A WHERE clause with `$n` placeholders, all bound as text.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<String>,
+}
+
+impl Where {
+    /// Adds `sql`, in which every `?` becomes the next placeholder bound to `value`.
+    fn add(&mut self, sql: &str, value: &str) {
+        self.params.push(value.to_string());
+        let n = self.params.len();
+        self.clauses.push(sql.replace('?', &format!("${n}")));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn history_where(f: &HistoryFilter) -> Where {
+    let mut w = Where::default();
+    if let Some(v) = &f.enterprise {
+        w.add("enterprise_code = ?", v);
+    }
+    if let Some(v) = &f.agency {
+        w.add("agency_code = ?", v);
+    }
+    if let Some(v) = &f.region {
+        w.add("region = ?", v);
+    }
+    if let Some(v) = &f.from {
+        w.add("date >= ?", v);
+    }
+    if let Some(v) = &f.to {
+        w.add("date <= ?", v);
+    }
+    if let Some(v) = &f.officer {
+        w.add(
+            "inspection_id IN (SELECT inspection_id FROM view_inspection_officers WHERE officer = ?)",
+            v,
+        );
+    }
+    if let Some(v) = &f.valid_after {
+        w.add("revoked_at = '' AND valid_until > ?", v);
+    }
+    if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let cols = [
+            "enterprise_name",
+            "enterprise_code",
+            "officer_names",
+            "officers",
+            "item_names",
+            "item_codes",
+        ];
+        let any: Vec<String> = cols
+            .iter()
+            .map(|c| format!("lower({c}) LIKE ? ESCAPE '\\'"))
+            .collect();
+        w.add(&format!("({})", any.join(" OR ")), &contains_pattern(q));
+    }
+    w
+}
+
+fn warning_where(f: &WarningFilter) -> Where {
+    let mut w = Where::default();
+    if let Some(v) = &f.rule {
+        w.add("rule = ?", v);
+    }
+    if let Some(v) = &f.agency {
+        w.add(
+            "agencies LIKE ? ESCAPE '\\'",
+            &format!("%;{};%", v.replace(['%', '_', '\\'], "")),
+        );
+    }
+    if let Some(v) = &f.region {
+        w.add("region = ?", v);
+    }
+    if let Some(v) = &f.enterprise {
+        w.add("enterprise = ?", v);
+    }
+    if let Some(v) = &f.from {
+        w.add("at >= ?", v);
+    }
+    if let Some(v) = &f.to {
+        w.add("at < ?", v);
+    }
+    w
+}
+
+/// Runs `$sql` with text `$params` on whichever pool, mapping rows with `$map`.
+macro_rules! fetch_text {
+    ($db:expr, $sql:expr, $params:expr, $map:expr) => {
+        match $db {
+            Db::Sqlite(p) => {
+                let mut q = sqlx::query(&$sql);
+                for v in $params {
+                    q = q.bind(v.clone());
+                }
+                q.fetch_all(p)
+                    .await?
+                    .iter()
+                    .map($map)
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+            Db::Postgres(p) => {
+                let mut q = sqlx::query(&$sql);
+                for v in $params {
+                    q = q.bind(v.clone());
+                }
+                q.fetch_all(p)
+                    .await?
+                    .iter()
+                    .map($map)
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+        }
+    };
+}
+
+fn read_inspection<'r, R>(r: &'r R) -> Result<StoredInspection, sqlx::Error>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+    R::Database: Database,
+{
+    let s = |c: &'static str| r.try_get::<String, _>(c);
+    let n = |c: &'static str| {
+        r.try_get::<i32, _>(c)
+            .map(|v| u32::try_from(v).unwrap_or(0))
+    };
+    Ok(StoredInspection {
+        issued_position: u64::try_from(r.try_get::<i64, _>("issued_position")?).unwrap_or(0),
+        row: HistoryRow {
+            inspection_id: s("inspection_id")?,
+            kind: s("kind")?,
+            kind_detail: s("kind_detail")?,
+            routine: r.try_get("routine")?,
+            agency_code: s("agency_code")?,
+            agency_name: s("agency_name")?,
+            agency_level: s("agency_level")?,
+            agency_region: s("agency_region")?,
+            enterprise_code: s("enterprise_code")?,
+            enterprise_name: s("enterprise_name")?,
+            region: s("region")?,
+            officers: s("officers")?,
+            officer_names: s("officer_names")?,
+            item_codes: s("item_codes")?,
+            item_names: s("item_names")?,
+            joint_partners: s("joint_partners")?,
+            date: s("date")?,
+            month: s("month")?,
+            valid_from: s("valid_from")?,
+            valid_until: s("valid_until")?,
+            issued_at: s("issued_at")?,
+            status: s("status")?,
+            shown_at: s("shown_at")?,
+            enterprise_scanned_at: s("enterprise_scanned_at")?,
+            officer_scanned_at: s("officer_scanned_at")?,
+            mutual_verified: r.try_get("mutual_verified")?,
+            refused_scans: n("refused_scans")?,
+            rating: r
+                .try_get::<Option<i32>, _>("rating")?
+                .and_then(|v| u8::try_from(v).ok()),
+            rating_comment: s("rating_comment")?,
+            rated_at: s("rated_at")?,
+            result: s("result")?,
+            result_feedback: s("result_feedback")?,
+            reported_at: s("reported_at")?,
+            revoked_at: s("revoked_at")?,
+            feedback_count: n("feedback_count")?,
+            events: n("events")?,
+        },
+    })
+}
+
+fn read_warning<'r, R>(r: &'r R) -> Result<StoredWarning, sqlx::Error>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let s = |c: &'static str| r.try_get::<String, _>(c);
+    Ok(StoredWarning {
+        id: s("id")?,
+        rule: s("rule")?,
+        severity: s("severity")?,
+        region: s("region")?,
+        agencies: s("agencies")?,
+        enterprise: s("enterprise")?,
+        officers: s("officers")?,
+        at: s("at")?,
+        evidence: s("evidence")?,
+        detail: s("detail")?,
+        position: u64::try_from(r.try_get::<i64, _>("position")?).unwrap_or(0),
+    })
+}
+
+/// One group of satisfaction figures as the live view computes them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredSatisfaction {
+    pub key: String,
+    pub name: String,
+    pub month: String,
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+fn read_satisfaction<'r, R>(r: &'r R) -> Result<StoredSatisfaction, sqlx::Error>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let n = |c: &'static str| {
+        r.try_get::<i64, _>(c)
+            .map(|v| u64::try_from(v).unwrap_or(0))
+    };
+    Ok(StoredSatisfaction {
+        key: r.try_get("key")?,
+        name: r.try_get("name")?,
+        month: r.try_get("month")?,
+        tally: Tally {
+            scanned: n("scanned")?,
+            ratings: n("ratings")?,
+            level_sum: n("level_sum")?,
+            distribution: [n("d1")?, n("d2")?, n("d3")?, n("d4")?, n("d5")?],
+        },
+    })
+}
+
+/// Inspections that count in the statistics: not revoked, not non-inspection visits.
+const COUNTED: &str = "v.revoked_at = '' AND v.kind <> '非检查类入企'";
+
+fn satisfaction_sql(dimension: Dimension, w: &Where) -> String {
+    let (key, name, from) = match dimension {
+        Dimension::Agency => ("v.agency_code", "MIN(v.agency_name)", "view_inspections v"),
+        Dimension::Region => ("v.region", "''", "view_inspections v"),
+        Dimension::Officer => (
+            "o.officer",
+            "MIN(o.name)",
+            "view_inspections v JOIN view_inspection_officers o ON o.inspection_id = v.inspection_id",
+        ),
+    };
+    let extra = w
+        .clauses
+        .iter()
+        .map(|c| format!(" AND {c}"))
+        .collect::<String>();
+    let level =
+        |l: u8| format!("CAST(SUM(CASE WHEN v.rating = {l} THEN 1 ELSE 0 END) AS bigint) AS d{l}");
+    format!(
+        "SELECT {key} AS key, {name} AS name, v.month AS month, \
+         CAST(SUM(CASE WHEN v.enterprise_scanned_at <> '' THEN 1 ELSE 0 END) AS bigint) AS scanned, \
+         CAST(COUNT(v.rating) AS bigint) AS ratings, \
+         CAST(COALESCE(SUM(v.rating), 0) AS bigint) AS level_sum, {}, {}, {}, {}, {} \
+         FROM {from} WHERE {COUNTED}{extra} GROUP BY {key}, v.month ORDER BY {key}, v.month",
+        level(1),
+        level(2),
+        level(3),
+        level(4),
+        level(5)
+    )
+}
+
+impl Store {
+    /// Writes a projection step and moves the `views` cursor, in one transaction.
+    pub async fn write_views(&self, batch: &ViewBatch) -> Result<(), StoreError> {
+        let inspections = serde_json::to_string(&batch.inspections)?;
+        let officers = serde_json::to_string(&batch.officers)?;
+        let warnings = serde_json::to_string(&batch.warnings)?;
+        let ins = batch_insert(
+            &self.db,
+            "view_inspections",
+            INSPECTION_COLUMNS,
+            "inspection_id",
+            true,
+        );
+        let off = batch_insert(
+            &self.db,
+            "view_inspection_officers",
+            OFFICER_COLUMNS,
+            "officer, inspection_id",
+            false,
+        );
+        let warn = batch_insert(&self.db, "view_warnings", WARNING_COLUMNS, "id", false);
+        let cursor = i64::try_from(batch.cursor).unwrap_or(i64::MAX);
+        macro_rules! write {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                if !batch.inspections.is_empty() {
+                    sqlx::query(&ins)
+                        .bind(&inspections)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if !batch.officers.is_empty() {
+                    sqlx::query(&off).bind(&officers).execute(&mut *tx).await?;
+                }
+                if !batch.warnings.is_empty() {
+                    sqlx::query(&warn).bind(&warnings).execute(&mut *tx).await?;
+                }
+                sqlx::query(super::log::SET_CURSOR)
+                    .bind(VIEWS_CURSOR)
+                    .bind(cursor)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(clock) = batch.clock {
+                    sqlx::query(super::log::SET_CURSOR)
+                        .bind(VIEWS_CLOCK)
+                        .bind(clock.timestamp_millis().max(0))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }};
+        }
+        match &self.db {
+            Db::Sqlite(p) => write!(p),
+            Db::Postgres(p) => write!(p),
+        }
+        Ok(())
+    }
+
+    /// Empties the views and their cursor: the live projection then rebuilds them from the
+    /// start of the log.
+    pub async fn reset_views(&self) -> Result<(), StoreError> {
+        macro_rules! reset {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                for sql in [
+                    "DELETE FROM view_inspection_officers",
+                    "DELETE FROM view_inspections",
+                    "DELETE FROM view_warnings",
+                ] {
+                    sqlx::query(sql).execute(&mut *tx).await?;
+                }
+                sqlx::query("DELETE FROM cursors WHERE name IN ($1, $2)")
+                    .bind(VIEWS_CURSOR)
+                    .bind(VIEWS_CLOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }};
+        }
+        match &self.db {
+            Db::Sqlite(p) => reset!(p),
+            Db::Postgres(p) => reset!(p),
+        }
+        Ok(())
+    }
+
+    /// The time the live projection has advanced to; `None` before its first step.
+    pub async fn views_clock(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let millis = self.cursor(VIEWS_CLOCK).await?;
+        Ok((millis > 0)
+            .then(|| chrono::DateTime::from_timestamp_millis(i64::try_from(millis).unwrap_or(0)))
+            .flatten())
+    }
+
+    /// One inspection's history row.
+    pub async fn inspection_row(&self, id: &str) -> Result<Option<StoredInspection>, StoreError> {
+        let sql = "SELECT * FROM view_inspections WHERE inspection_id = $1".to_string();
+        let params = [id.to_string()];
+        let rows = fetch_text!(&self.db, sql, params.iter(), |r| read_inspection(r));
+        Ok(rows.into_iter().next())
+    }
+
+    /// Inspections matching `filter`, latest date first, then latest issued.
+    pub async fn history(
+        &self,
+        filter: &HistoryFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<StoredInspection>, StoreError> {
+        let w = history_where(filter);
+        let sql = format!(
+            "SELECT * FROM view_inspections {} ORDER BY date DESC, issued_position DESC LIMIT {} OFFSET {offset}",
+            w.sql(),
+            limit + 1
+        );
+        let mut items = fetch_text!(&self.db, sql, w.params.iter(), |r| read_inspection(r));
+        Ok(page(&mut items, offset, limit))
+    }
+
+    /// Warnings matching `filter`, latest first.
+    pub async fn warnings(
+        &self,
+        filter: &WarningFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<StoredWarning>, StoreError> {
+        let w = warning_where(filter);
+        let sql = format!(
+            "SELECT * FROM view_warnings {} ORDER BY at DESC, id LIMIT {} OFFSET {offset}",
+            w.sql(),
+            limit + 1
+        );
+        let mut items = fetch_text!(&self.db, sql, w.params.iter(), |r| read_warning(r));
+        Ok(page(&mut items, offset, limit))
+    }
+
+    /// Satisfaction figures per key of `dimension` and month, for months in `[from, to]`
+    /// (`YYYY-MM`, inclusive) and optionally one agency or region.
+    pub async fn satisfaction(
+        &self,
+        dimension: Dimension,
+        agency: Option<&str>,
+        region: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<StoredSatisfaction>, StoreError> {
+        let mut w = Where::default();
+        if let Some(v) = agency {
+            w.add("v.agency_code = ?", v);
+        }
+        if let Some(v) = region {
+            w.add("v.region = ?", v);
+        }
+        if let Some(v) = from {
+            w.add("v.month >= ?", v);
+        }
+        if let Some(v) = to {
+            w.add("v.month <= ?", v);
+        }
+        let sql = satisfaction_sql(dimension, &w);
+        Ok(fetch_text!(&self.db, sql, w.params.iter(), |r| {
+            read_satisfaction(r)
+        }))
+    }
+}
+
+fn page<T>(items: &mut Vec<T>, offset: u64, limit: u64) -> Page<T> {
+    let more = items.len() as u64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Page {
+        items: std::mem::take(items),
+        offset,
+        next_offset: more.then_some(offset + limit),
+    }
+}

@@ -1,0 +1,259 @@
+//! The live projection: follows the global log in position order and keeps the view tables
+//! (history, officers' inspections, warnings) up to date, with its own cursor written in the
+//! same transaction as the rows, so a restart neither misses nor double-counts an event.
+//!
+//! The pure `Projector` holds what the rules need across inspections. On start it is rebuilt
+//! by folding the log up to the cursor without writing (the rows are already there); then each
+//! page of new events is applied and written. Between events the clock advances to the wall
+//! clock minus a grace period, so time-based warnings (code never scanned, result overdue…)
+//! fire when their deadline passes even if no event arrives. The grace period covers events
+//! recorded before a deadline but positioned after it, so the live views equal a replay.
+
+use crate::store::{
+    LoggedRow, Store, StoreError, StoredInspection, StoredOfficer, StoredWarning, ViewBatch,
+    VIEWS_CURSOR,
+};
+use chrono::{DateTime, Utc};
+use saoma_domain::seal::{parse_stored, SealError};
+use saoma_projections::history::time;
+use saoma_projections::projector::{LogEvent, ProjectError, Projector};
+use saoma_projections::rules::RuleBook;
+use saoma_projections::warnings::Warning;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Events read and written per step.
+const PAGE: u64 = 1_024;
+/// Longest wait between attempts while the store fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("position {position}: the stored event cannot be read: {source}")]
+    Unreadable { position: u64, source: SealError },
+    #[error("position {position}: unknown aggregate type {aggregate_type}")]
+    UnknownType {
+        position: u64,
+        aggregate_type: String,
+    },
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
+
+/// Parses one log entry.
+pub fn log_event(row: &LoggedRow) -> Result<LogEvent, ViewError> {
+    let unreadable = |source| ViewError::Unreadable {
+        position: row.position,
+        source,
+    };
+    let value = row
+        .payload()
+        .map_err(|e| unreadable(SealError::Malformed(e.to_string())))?;
+    match row.aggregate_type.as_str() {
+        "Inspection" => Ok(LogEvent::Inspection(
+            parse_stored(&value).map_err(unreadable)?,
+        )),
+        "Registry" => Ok(LogEvent::Registry(
+            parse_stored(&value).map_err(unreadable)?,
+        )),
+        other => Err(ViewError::UnknownType {
+            position: row.position,
+            aggregate_type: other.to_string(),
+        }),
+    }
+}
+
+/// A warning as the view table stores it.
+pub fn stored_warning(w: &Warning, position: u64) -> StoredWarning {
+    StoredWarning {
+        id: w.id.clone(),
+        rule: w.rule.code().to_string(),
+        severity: w.severity.as_str().to_string(),
+        region: w.region.to_string(),
+        agencies: format!(";{};", w.agencies.join(";")),
+        enterprise: w.enterprise.clone().unwrap_or_default(),
+        officers: w.officers.join(";"),
+        at: time(w.at),
+        evidence: serde_json::to_string(&w.evidence).unwrap_or_else(|_| "[]".into()),
+        detail: w.detail.clone(),
+        position,
+    }
+}
+
+/// The live projection's state and the store it writes to.
+pub struct LiveViews {
+    store: Store,
+    projector: Projector,
+    grace: chrono::Duration,
+    /// The clock as last written to the store.
+    written_clock: Option<DateTime<Utc>>,
+}
+
+impl LiveViews {
+    /// Rebuilds the projector from the log up to the stored cursor.
+    pub async fn open(store: Store, book: RuleBook, grace: Duration) -> Result<Self, ViewError> {
+        let cursor = store.cursor(VIEWS_CURSOR).await?;
+        let mut projector = Projector::new(book);
+        while projector.position() < cursor {
+            let limit = (cursor - projector.position()).min(PAGE * 4);
+            let rows = store.events_after(projector.position(), limit).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                projector.apply(row.position, &log_event(row)?)?;
+            }
+        }
+        Ok(LiveViews {
+            store,
+            projector,
+            grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::zero()),
+            written_clock: None,
+        })
+    }
+
+    pub fn position(&self) -> u64 {
+        self.projector.position()
+    }
+
+    /// Applies and writes the next page of the log; returns how many events it applied.
+    pub async fn step(&mut self) -> Result<u64, ViewError> {
+        let rows = self
+            .store
+            .events_after(self.projector.position(), PAGE)
+            .await?;
+        let mut touched = BTreeSet::new();
+        let mut warnings = Vec::new();
+        for row in &rows {
+            let changes = self.projector.apply(row.position, &log_event(row)?)?;
+            touched.extend(changes.visits);
+            warnings.extend(
+                changes
+                    .warnings
+                    .iter()
+                    .map(|w| stored_warning(w, row.position)),
+            );
+        }
+        if !rows.is_empty() {
+            self.write(&touched, warnings).await?;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    /// Lets time pass to `now` minus the grace period and writes the warnings that fired, and
+    /// the clock at least once a second.
+    pub async fn tick(&mut self, now: DateTime<Utc>) -> Result<usize, ViewError> {
+        let position = self.projector.position();
+        let fired: Vec<StoredWarning> = self
+            .projector
+            .advance(now - self.grace)
+            .iter()
+            .map(|w| stored_warning(w, position))
+            .collect();
+        let n = fired.len();
+        let stale = match (self.written_clock, self.projector.clock()) {
+            (Some(written), Some(clock)) => clock - written >= chrono::Duration::seconds(1),
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if n > 0 || stale {
+            self.write(&BTreeSet::new(), fired).await?;
+        }
+        Ok(n)
+    }
+
+    async fn write(
+        &mut self,
+        touched: &BTreeSet<Uuid>,
+        warnings: Vec<StoredWarning>,
+    ) -> Result<(), ViewError> {
+        let mut batch = ViewBatch {
+            cursor: self.projector.position(),
+            clock: self.projector.clock(),
+            warnings,
+            ..ViewBatch::default()
+        };
+        for id in touched {
+            let (Some(visit), Some(issued_position)) =
+                (self.projector.visit(id), self.projector.issued_position(id))
+            else {
+                continue;
+            };
+            let row = visit.history_row();
+            for o in &visit.officers {
+                batch.officers.push(StoredOfficer {
+                    officer: o.id.key(),
+                    name: o.name.clone(),
+                    inspection_id: row.inspection_id.clone(),
+                    date: row.date.clone(),
+                    issued_position,
+                });
+            }
+            batch.inspections.push(StoredInspection {
+                issued_position,
+                row,
+            });
+        }
+        self.store.write_views(&batch).await?;
+        self.written_clock = batch.clock;
+        Ok(())
+    }
+}
+
+/// The background task: follows the log until `stop`, waking when the sequencer gives new
+/// positions (`wake`) and at least every `interval`. After a failed step the projection is
+/// rebuilt from the store's cursor, so the rows of a batch that failed to write are applied
+/// again rather than skipped.
+pub async fn run(
+    store: Store,
+    book: RuleBook,
+    interval: Duration,
+    grace: Duration,
+    mut wake: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = interval;
+    let mut views: Option<LiveViews> = None;
+    let mut wake_alive = true;
+    loop {
+        let result = async {
+            let v = match views.as_mut() {
+                Some(v) => v,
+                None => {
+                    let v = LiveViews::open(store.clone(), book.clone(), grace).await?;
+                    tracing::info!(position = v.position(), "views: projection rebuilt");
+                    views.insert(v)
+                }
+            };
+            while v.step().await? == PAGE {}
+            v.tick(Utc::now()).await?;
+            Ok::<u64, ViewError>(v.position())
+        }
+        .await;
+        match result {
+            Ok(position) => {
+                // Positions stay far below 2^53, so the gauge is exact.
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("saoma_views_position").set(position as f64);
+                backoff = interval;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "views: step failed; rebuilding from the stored cursor");
+                views = None;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            changed = wake.changed(), if wake_alive => wake_alive = changed.is_ok(),
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

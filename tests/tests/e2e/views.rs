@@ -1,0 +1,376 @@
+//! The projections end to end: a simulated log (rule-breaking included) followed by the live
+//! views, stopped and resumed in the middle, equals a replay of the same log; two replays write
+//! byte-identical reports; the read API answers from the views and refuses bad queries.
+
+use crate::support::{spawn_app, spawn_app_with, Backend, TestApp, ADMIN_TOKEN};
+use chrono::{DateTime, Duration, Utc};
+use clap::Parser as _;
+use saoma_projections::rules::RuleBook;
+use saoma_services::config::Settings;
+use saoma_services::replay::{replay_store, write_reports, ReplayArgs};
+use saoma_services::store::{HistoryFilter, Store, StoredWarning, WarningFilter};
+use saoma_services::views::{stored_warning, LiveViews};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration as StdDuration;
+
+#[derive(clap::Parser)]
+struct Sim {
+    #[command(flatten)]
+    args: saoma_services::simulate::SimulateArgs,
+}
+
+/// Drives `inspections` simulated inspections through the app's public interfaces.
+async fn simulate(app: &TestApp, inspections: usize, seed: u64) {
+    let sim = Sim::try_parse_from([
+        "simulate",
+        "--inspections",
+        &inspections.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--url",
+        &app.base,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--violations",
+        "0.3",
+    ])
+    .expect("simulator arguments");
+    let settings = app.settings.clone().expect("settings of an in-process app");
+    saoma_services::simulate::run(sim.args, &settings)
+        .await
+        .expect("the simulation runs");
+}
+
+async fn open(settings: &Settings) -> Store {
+    saoma_services::serve::open_store(settings)
+        .await
+        .expect("store")
+}
+
+async fn position_everything(store: &Store) {
+    while store.assign_positions(10_000).await.expect("sequencer") > 0 {}
+    assert_eq!(store.unpositioned().await.unwrap(), 0);
+}
+
+fn book() -> RuleBook {
+    saoma_services::rules::load(&Settings::default()).expect("the shipped rule book")
+}
+
+async fn all_history(store: &Store) -> Vec<(u64, saoma_projections::history::HistoryRow)> {
+    let mut rows = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .history(&HistoryFilter::default(), offset, 500)
+            .await
+            .unwrap();
+        rows.extend(page.items.into_iter().map(|r| (r.issued_position, r.row)));
+        match page.next_offset {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+/// Warnings keyed by id, without the detection position (which depends on when the live
+/// views happened to look, not on the log).
+async fn all_warnings(store: &Store) -> BTreeMap<String, StoredWarning> {
+    let mut out = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .warnings(&WarningFilter::default(), offset, 500)
+            .await
+            .unwrap();
+        for mut w in page.items {
+            w.position = 0;
+            assert!(
+                out.insert(w.id.clone(), w).is_none(),
+                "a warning stored twice"
+            );
+        }
+        match page.next_offset {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    out
+}
+
+fn digest_dir(dir: &std::path::Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        out.insert(
+            path.file_name().unwrap().to_string_lossy().into_owned(),
+            hex::encode(Sha256::digest(&bytes)),
+        );
+    }
+    out
+}
+
+/// Live views, stopped after part of the log and resumed from their stored cursor, equal a
+/// replay of the whole log; two replays give byte-identical reports.
+pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
+    let app = spawn_app(backend).await;
+    simulate(&app, 1_500, 7).await;
+    let settings = app.settings.clone().unwrap();
+    let store = open(&settings).await;
+    position_everything(&store).await;
+    let total = store.max_position().await.unwrap();
+    assert!(total > 5_000, "only {total} events in the simulated log");
+    // Far enough ahead that every time-based rule has had its deadline.
+    let as_of: DateTime<Utc> = Utc::now() + Duration::days(40);
+
+    let mut live = LiveViews::open(store.clone(), book(), StdDuration::ZERO)
+        .await
+        .unwrap();
+    while live.position() < total / 2 {
+        live.step().await.unwrap();
+    }
+    let stopped_at = live.position();
+    drop(live);
+    let mut live = LiveViews::open(store.clone(), book(), StdDuration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        live.position(),
+        stopped_at,
+        "resumed from the stored cursor"
+    );
+    while live.step().await.unwrap() > 0 {}
+    assert_eq!(live.position(), total);
+    live.tick(as_of).await.unwrap();
+
+    let replayed = replay_store(&settings, Some(as_of), true, false)
+        .await
+        .unwrap();
+    assert_eq!(replayed.checked.events, total);
+    assert!(replayed.checked.officer_signatures > 1_000);
+
+    let live_rows = all_history(&store).await;
+    let replay_rows: Vec<_> = replayed
+        .projector
+        .visits_in_order()
+        .into_iter()
+        .map(|v| {
+            let id = v.inspection_id;
+            (
+                replayed.projector.issued_position(&id).unwrap(),
+                v.history_row(),
+            )
+        })
+        .collect();
+    assert_eq!(live_rows.len(), replay_rows.len());
+    assert!(
+        live_rows == replay_rows,
+        "live history differs from the replay"
+    );
+    let rated = live_rows.iter().filter(|r| r.1.rating.is_some()).count();
+    assert!(rated > 100, "only {rated} rated inspections");
+
+    let live_warnings = all_warnings(&store).await;
+    let mut replay_warnings = BTreeMap::new();
+    for w in &replayed.warnings {
+        let mut s = stored_warning(w, 0);
+        s.position = 0;
+        replay_warnings.insert(s.id.clone(), s);
+    }
+    assert!(
+        live_warnings.len() > 20,
+        "only {} warnings from a log with violations",
+        live_warnings.len()
+    );
+    assert_eq!(
+        live_warnings.keys().collect::<Vec<_>>(),
+        replay_warnings.keys().collect::<Vec<_>>()
+    );
+    assert!(live_warnings == replay_warnings);
+
+    // Two replays into two folders: the same bytes.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        let args = ReplayArgs {
+            out: dir.path().to_path_buf(),
+            as_of: Some(as_of),
+            no_signatures: false,
+        };
+        saoma_services::replay::run(&settings, &args).await.unwrap();
+    }
+    let (da, db) = (digest_dir(a.path()), digest_dir(b.path()));
+    assert_eq!(
+        da.keys().collect::<Vec<_>>(),
+        [
+            "history.csv",
+            "report.html",
+            "satisfaction.csv",
+            "summary.json",
+            "warnings.csv"
+        ]
+    );
+    assert_eq!(da, db, "two replays of one log differ");
+    let history = std::fs::read_to_string(a.path().join("history.csv")).unwrap();
+    assert_eq!(
+        history.lines().count(),
+        replay_rows.len() + 1,
+        "a header and one row per inspection"
+    );
+    let report = std::fs::read_to_string(a.path().join("report.html")).unwrap();
+    assert!(
+        report.contains("<svg") && report.contains("满意率"),
+        "report has its charts"
+    );
+    assert!(!report.contains("<script") && !report.contains("https://"));
+
+    // Without signature checks the same views come out.
+    let fast = replay_store(&settings, Some(as_of), false, false)
+        .await
+        .unwrap();
+    let c = tempfile::tempdir().unwrap();
+    write_reports(&fast, false, c.path()).unwrap();
+    let dc = digest_dir(c.path());
+    for file in ["history.csv", "warnings.csv", "satisfaction.csv"] {
+        assert_eq!(
+            dc[file], da[file],
+            "{file} differs without signature checks"
+        );
+    }
+}
+
+/// The views follow a running service by themselves, and the read API answers from them.
+pub async fn the_read_api_answers_from_the_live_views(backend: Backend) {
+    let app = spawn_app_with(backend, None).await;
+    simulate(&app, 200, 3).await;
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = app.client.get("/api/v1/views/status").await.unwrap().body;
+        if status["behind"] == 0 && status["position"].as_u64() > Some(500) {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert_eq!(status["behind"], 0, "views caught up: {status}");
+    assert!(status["clock"].is_string(), "{status}");
+
+    let page = app.client.get("/api/v1/history?limit=5").await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = page.body;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(page["next_offset"], 5);
+    let first = &items[0];
+    let name: String = first["enterprise_name"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .skip(1)
+        .take(3)
+        .collect();
+
+    // Fuzzy search by a fragment of the enterprise's name finds it, and every hit matches.
+    let found = app
+        .client
+        .get(&format!("/api/v1/history?limit=500&q={}", urlencode(&name)))
+        .await
+        .unwrap()
+        .body;
+    let hits = found["items"].as_array().unwrap();
+    assert!(hits
+        .iter()
+        .any(|h| h["inspection_id"] == first["inspection_id"]));
+    assert!(hits.iter().all(|h| {
+        let fields = [
+            "enterprise_name",
+            "officer_names",
+            "item_names",
+            "enterprise_code",
+            "officers",
+            "item_codes",
+        ];
+        fields
+            .iter()
+            .any(|f| h[*f].as_str().unwrap().contains(&name))
+    }));
+
+    // One enterprise's history holds only that enterprise.
+    let code = first["enterprise_code"].as_str().unwrap();
+    let of_one = app
+        .client
+        .get(&format!("/api/v1/history?enterprise={code}&limit=500"))
+        .await
+        .unwrap()
+        .body;
+    assert!(of_one["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["enterprise_code"] == code));
+
+    // One inspection: its row and its verified trace.
+    let id = first["inspection_id"].as_str().unwrap();
+    let one = app
+        .client
+        .get(&format!("/api/v1/history/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(one.status, 200, "{}", one.body);
+    let one = one.body;
+    assert_eq!(one["trace"]["verified"], true);
+    assert_eq!(
+        one["trace"]["events"].as_array().unwrap().len() as u64,
+        one["events"].as_u64().unwrap()
+    );
+
+    let sat = app
+        .client
+        .get("/api/v1/satisfaction?by=agency")
+        .await
+        .unwrap();
+    assert_eq!(sat.status, 200, "{}", sat.body);
+    let groups = sat.body["groups"].as_array().unwrap().clone();
+    assert!(!groups.is_empty());
+    assert!(groups
+        .iter()
+        .all(|g| g["ratings"].as_u64() <= g["scanned"].as_u64()));
+
+    let warnings = app.client.get("/api/v1/warnings?limit=500").await.unwrap();
+    assert_eq!(warnings.status, 200, "{}", warnings.body);
+
+    // Bad queries are refused with the parameter named; nothing else happens.
+    for (query, param) in [
+        ("/api/v1/history?from=2026-13-01", "from"),
+        ("/api/v1/history?limit=0", "limit"),
+        ("/api/v1/history?region=abc", "region"),
+        ("/api/v1/history?nonsense=1", "query"),
+        ("/api/v1/warnings?rule=made_up", "rule"),
+        ("/api/v1/satisfaction?by=planet", "by"),
+        ("/api/v1/history/not-a-uuid", "inspection_id"),
+    ] {
+        let r = app.client.get(query).await.unwrap();
+        assert_eq!(r.status, 422, "{query}: {}", r.body);
+        let body = r.body;
+        assert_eq!(body["error"]["code"], "invalid_query", "{query}");
+        assert!(
+            body["error"]["detail"].as_str().unwrap().starts_with(param),
+            "{query}: {body}"
+        );
+    }
+    let r = app.public.get("/api/v1/history").await.unwrap();
+    assert_eq!(r.status, 401, "the history needs the admin token");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
