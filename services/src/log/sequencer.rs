@@ -14,7 +14,10 @@
 //! stream's last positioned one. A round numbers rows in (aggregate type, id, sequence) order, so
 //! within the run n gets a lower position than n+1; a run cut by the round's limit continues
 //! in the next round, after everything already given. Across streams the order is the order of
-//! rounds, which is all a log needs.
+//! rounds, and within a round registry events come first: a device key or plan registered
+//! before an officer's command that relies on it is committed first, so it is in the same
+//! round or an earlier one, and always gets the lower position (a verifier reading the log in
+//! order has the key before the signature).
 //!
 //! One sequencer per database: on PostgreSQL each round takes a transaction-scoped advisory lock
 //! and skips the round when another process holds it, so several `saoma serve` processes on one

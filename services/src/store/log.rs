@@ -312,6 +312,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn registry_events_waiting_in_a_round_come_before_inspection_events() {
+        let (_dir, store) = store().await;
+        commit(&store, "a", 1).await;
+        store
+            .insert_raw_event(
+                "Registry",
+                "officer:ZF0001",
+                1,
+                "DeviceKeyRegistered",
+                &json!({"stream": "Registry/officer:ZF0001", "sequence": 1}),
+            )
+            .await
+            .unwrap();
+        commit(&store, "a", 2).await;
+        store.assign_positions(100).await.unwrap();
+        let log: Vec<(u64, String)> = store
+            .events_after(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.position, r.aggregate_type))
+            .collect();
+        assert_eq!(
+            log,
+            [
+                (1, "Registry".to_string()),
+                (2, "Inspection".to_string()),
+                (3, "Inspection".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn a_given_position_never_changes() {
         let (_dir, store) = store().await;
         commit(&store, "a", 1).await;
