@@ -724,7 +724,11 @@ fn router_paths() -> BTreeSet<String> {
             .nth(1)
             .and_then(|s| s.split('=').next())
             .map_or_else(String::new, |s| s.trim().to_string());
-        for call in statement.split(".route(\"").skip(1) {
+        // `.route("…"` or, where rustfmt breaks a long call, `.route(\n    "…"`.
+        for call in statement.split(".route(").skip(1) {
+            let Some(call) = call.trim_start().strip_prefix('"') else {
+                continue;
+            };
             let route = call.split('"').next().unwrap().to_string();
             routes.entry(name.clone()).or_default().push(route);
         }

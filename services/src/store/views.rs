@@ -584,7 +584,7 @@ impl Store {
     pub async fn inspection_row(&self, id: &str) -> Result<Option<StoredInspection>, StoreError> {
         let sql = "SELECT * FROM view_inspections WHERE inspection_id = $1".to_string();
         let params = [id.to_string()];
-        let rows = fetch_text!(&self.db, sql, params.iter(), |r| read_inspection(r));
+        let rows = fetch_text!(&self.db, sql, params.iter(), read_inspection);
         Ok(rows.into_iter().next())
     }
 
@@ -601,7 +601,7 @@ impl Store {
             w.sql(),
             limit + 1
         );
-        let mut items = fetch_text!(&self.db, sql, w.params.iter(), |r| read_inspection(r));
+        let mut items = fetch_text!(&self.db, sql, w.params.iter(), read_inspection);
         Ok(page(&mut items, offset, limit))
     }
 
@@ -618,7 +618,7 @@ impl Store {
             w.sql(),
             limit + 1
         );
-        let mut items = fetch_text!(&self.db, sql, w.params.iter(), |r| read_warning(r));
+        let mut items = fetch_text!(&self.db, sql, w.params.iter(), read_warning);
         Ok(page(&mut items, offset, limit))
     }
 
