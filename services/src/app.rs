@@ -16,7 +16,7 @@ use saoma_domain::ids::OfficerRef;
 use saoma_domain::inspection::{
     InspectionCommand, InspectionError, InspectionEvent, InspectionKind, InspectionRequest,
     IssueCode, IssueFacts, OfficerCommand, OfficerFact, PlanUse, ScanRefusal,
-    TokenCheck as DomainToken, ValidityRule,
+    TokenCheck as DomainToken,
 };
 use saoma_domain::keys::{KeyId, Notary, PublicKey};
 use saoma_domain::registry::{
@@ -24,6 +24,7 @@ use saoma_domain::registry::{
 };
 use saoma_domain::seal::{parse_stored, verify_stored, Actor, Chain, EventMeta, SealError, Sealed};
 use saoma_projections::code_view::CodeView;
+use saoma_projections::rules::RuleBook;
 use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -156,7 +157,8 @@ pub struct App {
     tokens: TokenKey,
     registry: RwLock<RegistryView>,
     writer: Writer,
-    validity: ValidityRule,
+    /// The warning rule book; its rule sets also give each region's code validity.
+    rules: RuleBook,
     policy: TimePolicy,
     public_base_url: String,
 }
@@ -195,7 +197,7 @@ impl App {
             notary_public,
             tokens,
             registry: RwLock::new(registry),
-            validity: settings.validity()?,
+            rules: crate::rules::load(settings)?,
             policy: settings.time_policy(),
             public_base_url: settings.public_base_url(),
         })
@@ -413,9 +415,16 @@ impl App {
             }),
             _ => None,
         };
+        let enterprise = registry.enterprise(&issue.enterprise).cloned();
+        // The enterprise's region's rule set says how long its codes are valid (Qinghai: 24 h
+        // from 00:00); an unknown enterprise is refused whatever the window.
+        let validity = match &enterprise {
+            Some(e) => self.rules.for_region(e.region.as_str()).validity_rule(),
+            None => self.rules.default_set().validity_rule(),
+        };
         IssueFacts {
             agency: registry.agency(&issue.agency).cloned(),
-            enterprise: registry.enterprise(&issue.enterprise).cloned(),
+            enterprise,
             items: issue
                 .items
                 .iter()
@@ -439,7 +448,7 @@ impl App {
                 .map(|a| registry.agency(a).cloned())
                 .collect(),
             plan,
-            validity: self.validity,
+            validity,
         }
     }
 

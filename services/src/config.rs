@@ -3,7 +3,6 @@
 
 use anyhow::{bail, Context as _};
 use saoma_domain::envelope::TimePolicy;
-use saoma_domain::inspection::ValidityRule;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -54,8 +53,6 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// Notary key file (32-byte ed25519 seed, hex); `{data_dir}/keys/notary.key` when empty.
     pub notary_key_path: Option<PathBuf>,
-    /// Hours a code stays valid from 00:00 Asia/Shanghai on its date.
-    pub validity_hours: u32,
     /// Minutes a device clock may run ahead of the service.
     pub max_clock_ahead_minutes: i64,
     /// Minutes after which a command is marked late.
@@ -89,7 +86,6 @@ impl Default for Settings {
             nats_url: None,
             admin_token: None,
             notary_key_path: None,
-            validity_hours: 24,
             max_clock_ahead_minutes: 5,
             late_after_minutes: 10,
             max_delay_hours: 72,
@@ -144,7 +140,6 @@ impl Settings {
                     s.admin_token = Some(Secret::new(value.clone())).filter(|v| !v.0.is_empty())
                 }
                 "NOTARY_KEY_PATH" => s.notary_key_path = Some(value.into()),
-                "VALIDITY_HOURS" => s.validity_hours = value.parse().with_context(parse_err)?,
                 "MAX_CLOCK_AHEAD_MINUTES" => {
                     s.max_clock_ahead_minutes = value.parse().with_context(parse_err)?
                 }
@@ -172,7 +167,6 @@ impl Settings {
                 _ => bail!("unknown setting {name}"),
             }
         }
-        s.validity()?;
         if !(1..=60_000).contains(&s.sequence_interval_ms) {
             bail!(
                 "sequence_interval_ms must be 1 to 60000, not {}",
@@ -180,15 +174,6 @@ impl Settings {
             );
         }
         Ok(s)
-    }
-
-    pub fn validity(&self) -> anyhow::Result<ValidityRule> {
-        ValidityRule::new(self.validity_hours).with_context(|| {
-            format!(
-                "validity_hours must be 1 to 720, not {}",
-                self.validity_hours
-            )
-        })
     }
 
     pub fn public_base_url(&self) -> String {
@@ -238,17 +223,21 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("saoma.toml");
-        std::fs::write(&f, "validity_hours = 48\nhttp_addr = \"127.0.0.1:9000\"\n").unwrap();
+        std::fs::write(&f, "max_delay_hours = 48\nhttp_addr = \"127.0.0.1:9000\"\n").unwrap();
         let s =
             Settings::load_from(Some(&f), &env(&[("SAOMA_HTTP_ADDR", "127.0.0.1:9001")])).unwrap();
-        assert_eq!(s.validity_hours, 48);
+        assert_eq!(s.max_delay_hours, 48);
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:9001");
     }
 
     #[test]
     fn unknown_settings_and_bad_values_are_refused() {
         assert!(Settings::load_from(None, &env(&[("SAOMA_HTTP_ADR", "x")])).is_err());
-        assert!(Settings::load_from(None, &env(&[("SAOMA_VALIDITY_HOURS", "0")])).is_err());
+        assert!(Settings::load_from(None, &env(&[("SAOMA_MAX_DELAY_HOURS", "x")])).is_err());
+        assert!(
+            Settings::load_from(None, &env(&[("SAOMA_VALIDITY_HOURS", "24")])).is_err(),
+            "code validity comes from the region's rule set, not a global setting"
+        );
         assert!(Settings::load_from(None, &env(&[("SAOMA_SEQUENCE_INTERVAL_MS", "0")])).is_err());
     }
 

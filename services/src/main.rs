@@ -32,6 +32,9 @@ enum Command {
     Simulate(saoma_services::simulate::SimulateArgs),
     /// Replay the whole log, checking every hash, chain link and signature, into reports.
     Replay(saoma_services::replay::ReplayArgs),
+    /// Empty the history, warning and satisfaction views; `saoma serve` (running or at its next
+    /// start) rebuilds them from the whole log.
+    RebuildViews,
     /// Officer device tools: make a key, sign a command.
     #[command(subcommand)]
     Device(saoma_services::device::DeviceCommand),
@@ -62,6 +65,12 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => saoma_services::serve::run(settings).await,
             Command::Simulate(args) => saoma_services::simulate::run(args, &settings).await,
+            Command::RebuildViews => {
+                let store = saoma_services::serve::open_store(&settings).await?;
+                store.reset_views().await?;
+                println!("views emptied; saoma serve rebuilds them from the log");
+                Ok(())
+            }
             Command::Replay(args) => {
                 let summary = saoma_services::replay::run(&settings, &args).await?;
                 println!(

@@ -91,6 +91,10 @@ pub struct LiveViews {
     grace: chrono::Duration,
     /// The clock as last written to the store.
     written_clock: Option<DateTime<Utc>>,
+    /// The cursor as last written to (or read from) the store.
+    written_position: u64,
+    /// When an idle tick last made sure the stored cursor is still this projection's.
+    checked: std::time::Instant,
 }
 
 impl LiveViews {
@@ -113,6 +117,8 @@ impl LiveViews {
             projector,
             grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::zero()),
             written_clock: None,
+            written_position: cursor,
+            checked: std::time::Instant::now(),
         })
     }
 
@@ -120,7 +126,10 @@ impl LiveViews {
         self.projector.position()
     }
 
-    /// Applies and writes the next page of the log; returns how many events it applied.
+    /// Applies and writes the next page of the log; returns how many events it applied. The
+    /// write fails with `StoreError::CursorMoved` when the stored views are no longer where
+    /// this projection left them (emptied by `saoma rebuild-views`, or written by another
+    /// process); the caller then rebuilds from the store.
     pub async fn step(&mut self) -> Result<u64, ViewError> {
         let rows = self
             .store
@@ -162,6 +171,19 @@ impl LiveViews {
         };
         if n > 0 || stale {
             self.write(&BTreeSet::new(), fired).await?;
+            self.checked = std::time::Instant::now();
+        } else if self.checked.elapsed() >= std::time::Duration::from_secs(1) {
+            // Idle: notice within a second when the views were emptied underneath.
+            let found = self.store.cursor(VIEWS_CURSOR).await?;
+            if found != self.written_position {
+                return Err(StoreError::CursorMoved {
+                    name: VIEWS_CURSOR,
+                    expected: self.written_position,
+                    found,
+                }
+                .into());
+            }
+            self.checked = std::time::Instant::now();
         }
         Ok(n)
     }
@@ -172,6 +194,7 @@ impl LiveViews {
         warnings: Vec<StoredWarning>,
     ) -> Result<(), ViewError> {
         let mut batch = ViewBatch {
+            previous: self.written_position,
             cursor: self.projector.position(),
             clock: self.projector.clock(),
             warnings,
@@ -200,6 +223,7 @@ impl LiveViews {
         }
         self.store.write_views(&batch).await?;
         self.written_clock = batch.clock;
+        self.written_position = batch.cursor;
         Ok(())
     }
 }

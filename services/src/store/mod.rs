@@ -48,6 +48,12 @@ pub enum StoreError {
     Payload(#[from] serde_json::Error),
     #[error("stored data is not what this service wrote: {0}")]
     Corrupt(String),
+    #[error("cursor {name} is at {found}, not at {expected} where this writer left it")]
+    CursorMoved {
+        name: &'static str,
+        expected: u64,
+        found: u64,
+    },
 }
 
 #[derive(Clone)]

@@ -61,6 +61,10 @@ pub struct ViewBatch {
     pub inspections: Vec<StoredInspection>,
     pub officers: Vec<StoredOfficer>,
     pub warnings: Vec<StoredWarning>,
+    /// The cursor this batch continues from: the write fails with
+    /// [`StoreError::CursorMoved`] unless the stored cursor is still there (views reset, or
+    /// another process's projection wrote meanwhile).
+    pub previous: u64,
     /// The last log position this batch accounts for.
     pub cursor: u64,
     /// The projection's clock after this batch.
@@ -508,8 +512,20 @@ impl Store {
         let warn = batch_insert(&self.db, "view_warnings", WARNING_COLUMNS, "id", false);
         let cursor = i64::try_from(batch.cursor).unwrap_or(i64::MAX);
         macro_rules! write {
-            ($pool:expr) => {{
+            ($pool:expr, $cursor:expr) => {{
                 let mut tx = $pool.begin().await?;
+                let found: Option<i64> = sqlx::query_scalar($cursor)
+                    .bind(VIEWS_CURSOR)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let found = found.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+                if found != batch.previous {
+                    return Err(StoreError::CursorMoved {
+                        name: VIEWS_CURSOR,
+                        expected: batch.previous,
+                        found,
+                    });
+                }
                 if !batch.inspections.is_empty() {
                     sqlx::query(&ins)
                         .bind(&inspections)
@@ -537,9 +553,11 @@ impl Store {
                 tx.commit().await?;
             }};
         }
+        // PostgreSQL: the row lock keeps a concurrent writer out until this commits. SQLite: a
+        // write transaction that read a cursor another connection has since changed fails.
         match &self.db {
-            Db::Sqlite(p) => write!(p),
-            Db::Postgres(p) => write!(p),
+            Db::Sqlite(p) => write!(p, "SELECT position FROM cursors WHERE name = $1"),
+            Db::Postgres(p) => write!(p, "SELECT position FROM cursors WHERE name = $1 FOR UPDATE"),
         }
         Ok(())
     }
