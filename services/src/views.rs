@@ -8,10 +8,14 @@
 //! clock minus a grace period, so time-based warnings (code never scanned, result overdue…)
 //! fire when their deadline passes even if no event arrives. The grace period covers events
 //! recorded before a deadline but positioned after it, so the live views equal a replay.
+//!
+//! One projection per database: on PostgreSQL the projecting process holds a session advisory
+//! lock; other `saoma serve` processes on the same database stand by and take over when it
+//! stops or dies.
 
 use crate::store::{
     LoggedRow, Store, StoreError, StoredInspection, StoredOfficer, StoredWarning, ViewBatch,
-    VIEWS_CURSOR,
+    ViewsLock, VIEWS_CURSOR,
 };
 use chrono::{DateTime, Utc};
 use saoma_domain::seal::{parse_stored, SealError};
@@ -42,6 +46,8 @@ pub enum ViewError {
     },
     #[error(transparent)]
     Project(#[from] ProjectError),
+    #[error("another process keeps the views")]
+    Standby,
 }
 
 /// Parses one log entry.
@@ -95,11 +101,14 @@ pub struct LiveViews {
     written_position: u64,
     /// When an idle tick last made sure the stored cursor is still this projection's.
     checked: std::time::Instant,
+    lock: ViewsLock,
 }
 
 impl LiveViews {
-    /// Rebuilds the projector from the log up to the stored cursor.
+    /// Takes the views lock and rebuilds the projector from the log up to the stored cursor.
+    /// [`ViewError::Standby`] when another process (on the same PostgreSQL) keeps the views.
     pub async fn open(store: Store, book: RuleBook, grace: Duration) -> Result<Self, ViewError> {
+        let lock = store.try_lock_views().await?.ok_or(ViewError::Standby)?;
         let cursor = store.cursor(VIEWS_CURSOR).await?;
         let mut projector = Projector::new(book);
         while projector.position() < cursor {
@@ -119,11 +128,17 @@ impl LiveViews {
             written_clock: None,
             written_position: cursor,
             checked: std::time::Instant::now(),
+            lock,
         })
     }
 
     pub fn position(&self) -> u64 {
         self.projector.position()
+    }
+
+    /// Stops projecting and lets another process (or the next `open`) take over at once.
+    pub async fn close(self) {
+        self.lock.release().await;
     }
 
     /// Applies and writes the next page of the log; returns how many events it applied. The
@@ -265,19 +280,32 @@ pub async fn run(
                 metrics::gauge!("saoma_views_position").set(position as f64);
                 backoff = interval;
             }
+            Err(ViewError::Standby) => {
+                tracing::debug!("views: kept by another process; standing by");
+                backoff = MAX_BACKOFF;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "views: step failed; rebuilding from the stored cursor");
-                views = None;
+                if let Some(v) = views.take() {
+                    v.close().await;
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-        if *stop.borrow() {
+        let stopping = *stop.borrow()
+            || tokio::select! {
+                _ = tokio::time::sleep(backoff) => false,
+                changed = wake.changed(), if wake_alive => {
+                    wake_alive = changed.is_ok();
+                    false
+                }
+                _ = stop.wait_for(|s| *s) => true,
+            };
+        if stopping {
+            if let Some(v) = views.take() {
+                v.close().await;
+            }
             return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            changed = wake.changed(), if wake_alive => wake_alive = changed.is_ok(),
-            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

@@ -12,7 +12,7 @@ pub use log::{LoggedRow, SEQUENCER_LOCK};
 pub use append::{AppendError, NewRow};
 pub use views::{
     HistoryFilter, Page, StoredInspection, StoredOfficer, StoredSatisfaction, StoredWarning,
-    ViewBatch, WarningFilter, VIEWS_CLOCK, VIEWS_CURSOR,
+    ViewBatch, ViewsLock, WarningFilter, VIEWS_CLOCK, VIEWS_CURSOR, VIEWS_LOCK,
 };
 
 use cqrs_es::event_sink::EventSink;

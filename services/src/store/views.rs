@@ -18,6 +18,29 @@ pub const VIEWS_CURSOR: &str = "views";
 /// beside its position: deadlines up to it have fired.
 pub const VIEWS_CLOCK: &str = "views-clock";
 
+/// The advisory lock key held by the one live projection of a PostgreSQL database ("SAOMAVIE").
+pub const VIEWS_LOCK: i64 = 0x5341_4f4d_4156_4945;
+
+/// Proof that this process is the one that writes the views: on PostgreSQL a session advisory
+/// lock on a connection of its own, released when this is dropped (the connection closes) or
+/// when the process dies; on SQLite, whose file belongs to one process, nothing.
+pub struct ViewsLock {
+    connection: Option<sqlx::PgConnection>,
+}
+
+impl ViewsLock {
+    /// Releases the lock now, rather than when the server notices the connection closed.
+    pub async fn release(self) {
+        if let Some(mut c) = self.connection {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(VIEWS_LOCK)
+                .execute(&mut c)
+                .await;
+            let _ = sqlx::Connection::close(c).await;
+        }
+    }
+}
+
 /// A history row as stored, with the position of its `CodeIssued` (the order of history).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredInspection {
@@ -490,6 +513,23 @@ fn satisfaction_sql(dimension: Dimension, w: &Where) -> String {
 }
 
 impl Store {
+    /// Takes the views lock, or `None` when another process holds it.
+    pub async fn try_lock_views(&self) -> Result<Option<ViewsLock>, StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(Some(ViewsLock { connection: None })),
+            Db::Postgres(p) => {
+                let mut connection = p.acquire().await?.detach();
+                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(VIEWS_LOCK)
+                    .fetch_one(&mut connection)
+                    .await?;
+                Ok(locked.then_some(ViewsLock {
+                    connection: Some(connection),
+                }))
+            }
+        }
+    }
+
     /// Writes a projection step and moves the `views` cursor, in one transaction.
     pub async fn write_views(&self, batch: &ViewBatch) -> Result<(), StoreError> {
         let inspections = serde_json::to_string(&batch.inspections)?;

@@ -83,6 +83,7 @@ on_both_backends!(
     writers::concurrent_commands_are_grouped_without_losing_or_repeating_any,
     views::live_views_resumed_in_the_middle_equal_a_replay,
     views::the_read_api_answers_from_the_live_views,
+    views::one_process_keeps_the_views_and_another_takes_over,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

@@ -133,7 +133,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
         live.step().await.unwrap();
     }
     let stopped_at = live.position();
-    drop(live);
+    live.close().await;
     let mut live = LiveViews::open(store.clone(), book(), StdDuration::ZERO)
         .await
         .unwrap();
@@ -386,6 +386,33 @@ async fn caught_up(app: &TestApp, events: i64) -> serde_json::Value {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     panic!("the views did not catch up with {events} events: {status}");
+}
+
+/// On PostgreSQL one process keeps the views at a time; the next takes over when it stops.
+pub async fn one_process_keeps_the_views_and_another_takes_over(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let store = open(app.settings.as_ref().unwrap()).await;
+    let first = LiveViews::open(store.clone(), book(), StdDuration::ZERO)
+        .await
+        .unwrap();
+    let second = LiveViews::open(store.clone(), book(), StdDuration::ZERO).await;
+    match store.backend_name() {
+        "postgres" => assert!(
+            matches!(second, Err(saoma_services::views::ViewError::Standby)),
+            "a second projection stands by"
+        ),
+        _ => assert!(
+            second.is_ok(),
+            "SQLite is one process's file: no lock needed"
+        ),
+    }
+    drop(second);
+    first.close().await;
+    let taken_over = LiveViews::open(store.clone(), book(), StdDuration::ZERO).await;
+    assert!(
+        taken_over.is_ok(),
+        "the lock is free once the first has stopped"
+    );
 }
 
 fn urlencode(s: &str) -> String {
