@@ -73,6 +73,9 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Replay(args) => {
                 let summary = saoma_services::replay::run(&settings, &args).await?;
+                if args.stats {
+                    return Ok(());
+                }
                 println!(
                     "replayed {} events ({} inspections, {} warnings) into {}",
                     summary.checked.events,

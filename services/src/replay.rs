@@ -36,6 +36,37 @@ pub struct ReplayArgs {
     /// Skip the ed25519 signature checks (hashes and chain links are still checked).
     #[arg(long)]
     pub no_signatures: bool,
+    /// Print what the run took (seconds, events/s, peak memory) as one JSON line on stdout.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// What a run took; printed with `--stats`, never written into the (deterministic) reports.
+#[derive(Debug, Serialize)]
+pub struct RunStats {
+    pub events: u64,
+    pub inspections: u64,
+    pub warnings: u64,
+    pub signatures_checked: bool,
+    pub notary_signatures: u64,
+    pub officer_signatures: u64,
+    /// Bytes of stored event JSON read.
+    pub payload_bytes: u64,
+    /// Reading, checking and projecting the log.
+    pub replay_seconds: f64,
+    /// Writing the reports.
+    pub report_seconds: f64,
+    pub events_per_second: f64,
+    /// Peak resident memory of this process (`VmHWM`), when the system reports it.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// This process's peak resident memory, from `/proc/self/status` (Linux).
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// What a replay found, as written to `summary.json`.
@@ -59,11 +90,33 @@ pub struct Replayed {
     pub warnings: Vec<Warning>,
     pub checked: Checked,
     pub as_of: DateTime<Utc>,
+    /// Bytes of stored event JSON read.
+    pub payload_bytes: u64,
 }
 
 pub async fn run(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<Summary> {
+    let start = std::time::Instant::now();
     let replayed = replay_store(settings, args.as_of, !args.no_signatures, true).await?;
-    write_reports(&replayed, !args.no_signatures, &args.out)
+    let replay_seconds = start.elapsed().as_secs_f64();
+    let summary = write_reports(&replayed, !args.no_signatures, &args.out)?;
+    if args.stats {
+        let stats = RunStats {
+            events: replayed.checked.events,
+            inspections: summary.inspections,
+            warnings: summary.warnings,
+            signatures_checked: !args.no_signatures,
+            notary_signatures: replayed.checked.notary_signatures,
+            officer_signatures: replayed.checked.officer_signatures,
+            payload_bytes: replayed.payload_bytes,
+            replay_seconds,
+            report_seconds: start.elapsed().as_secs_f64() - replay_seconds,
+            #[allow(clippy::cast_precision_loss)]
+            events_per_second: replayed.checked.events as f64 / replay_seconds.max(1e-9),
+            peak_memory_bytes: peak_memory_bytes(),
+        };
+        println!("{}", serde_json::to_string(&stats)?);
+    }
+    Ok(summary)
 }
 
 /// Reads and checks the configured store's whole log and rebuilds every view in memory; the
@@ -87,12 +140,14 @@ pub async fn replay_store(
     let mut projector = Projector::new(book);
     let mut warnings = Vec::new();
     let mut last_recorded = None;
+    let mut payload_bytes = 0u64;
     loop {
         let rows = store.events_after(projector.position(), PAGE).await?;
         if rows.is_empty() {
             break;
         }
         for row in &rows {
+            payload_bytes += row.payload_text.len() as u64;
             let value = row
                 .payload()
                 .with_context(|| format!("position {}: payload is not JSON", row.position))?;
@@ -122,6 +177,7 @@ pub async fn replay_store(
         warnings,
         checked: verifier.checked(),
         as_of,
+        payload_bytes,
     })
 }
 

@@ -198,6 +198,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
             out: dir.path().to_path_buf(),
             as_of: Some(as_of),
             no_signatures: false,
+            stats: false,
         };
         saoma_services::replay::run(&settings, &args).await.unwrap();
     }
