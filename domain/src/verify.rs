@@ -3,11 +3,19 @@
 //! officer's signature over the command it carries, with a device key that was registered to
 //! that officer before the command was signed and not revoked by then. Works on the stored
 //! JSON, never on this crate's types, so what is checked is exactly what was stored.
+//!
+//! Three steps, so that a caller can spread the costly ones over all cores:
+//! 1. [`prepare`] one event (independent of every other: its hash is recomputed here);
+//! 2. [`LogVerifier::link`] the prepared events in position order (chains, sequences, key
+//!    look-ups; cheap), which yields the signatures to check;
+//! 3. [`verify_signatures`] in batches (ed25519 batch verification, as fast as the machine
+//!    allows); a batch that fails is checked one by one to name the first broken position.
 
+use crate::canonical::Digest;
 use crate::envelope::signing_bytes;
 use crate::ids::OfficerRef;
 use crate::keys::{KeyId, PublicKey, SignatureBytes};
-use crate::seal::{verify_stored, Chain, SealError};
+use crate::seal::{recompute_hash, Chain, SealError};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,13 +54,6 @@ pub enum Failure {
     BadOfficerSignature,
 }
 
-#[derive(Debug, Clone)]
-struct DeviceKey {
-    public_key: PublicKey,
-    registered_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
 /// Counts of what was checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Checked {
@@ -61,22 +62,23 @@ pub struct Checked {
     pub officer_signatures: u64,
 }
 
-pub struct LogVerifier {
-    notary: HashMap<KeyId, PublicKey>,
-    chains: HashMap<String, Chain>,
-    /// Officer key (certificate number, 警 + badge) → device key id → key.
-    devices: HashMap<String, HashMap<KeyId, DeviceKey>>,
-    signatures: bool,
-    checked: Checked,
-}
-
 #[derive(Deserialize)]
 struct Head {
     stream: String,
+    sequence: u64,
+    prev_hash: Digest,
+    hash: Digest,
+    notary: NotaryHead,
     meta: MetaHead,
     #[serde(default)]
     command: Option<Value>,
     event: Value,
+}
+
+#[derive(Deserialize)]
+struct NotaryHead {
+    key_id: KeyId,
+    signature: SignatureBytes,
 }
 
 #[derive(Deserialize)]
@@ -92,8 +94,134 @@ struct EnvelopeHead {
     signature: SignatureBytes,
 }
 
+/// An officer's signed command, ready to be checked.
+struct Signed {
+    officer: String,
+    key_id: KeyId,
+    device_time: DateTime<Utc>,
+    bytes: Vec<u8>,
+    signature: SignatureBytes,
+}
+
+/// A device key learnt from a registry event.
+enum KeyChange {
+    Registered {
+        key_id: KeyId,
+        public_key: PublicKey,
+    },
+    Revoked {
+        key_id: KeyId,
+    },
+}
+
+/// One event, parsed and hashed, not yet linked.
+pub struct Prepared {
+    position: u64,
+    stream: String,
+    sequence: u64,
+    prev_hash: Digest,
+    hash: Digest,
+    hash_matches: bool,
+    notary: NotaryHead,
+    recorded_at: DateTime<Utc>,
+    command: Option<Result<Signed, String>>,
+    /// For `Registry/officer:{key}` streams: the officer and the key change.
+    key_change: Option<(String, KeyChange)>,
+}
+
+impl Prepared {
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+/// Step 1: parses and hashes the stored event at `position`. Independent of every other event.
+pub fn prepare(position: u64, stored: &Value) -> Result<Prepared, Broken> {
+    let broken = |e: SealError| Broken {
+        position,
+        stream: stored["stream"].as_str().unwrap_or_default().to_string(),
+        what: e.into(),
+    };
+    let head =
+        Head::deserialize(stored).map_err(|e| broken(SealError::Malformed(e.to_string())))?;
+    let computed = recompute_hash(stored).map_err(broken)?;
+    let command = head.command.as_ref().map(|c| {
+        let envelope = EnvelopeHead::deserialize(c).map_err(|e| e.to_string())?;
+        let bytes = signing_bytes(c).ok_or_else(|| "not an object".to_string())?;
+        Ok(Signed {
+            officer: envelope.officer.key(),
+            key_id: envelope.key_id,
+            device_time: envelope.device_time,
+            bytes,
+            signature: envelope.signature,
+        })
+    });
+    let key_change = head
+        .stream
+        .strip_prefix("Registry/officer:")
+        .and_then(|officer| {
+            let key_id = KeyId(head.event["key_id"].as_str()?.to_string());
+            let change = match head.event["type"].as_str()? {
+                "DeviceKeyRegistered" => KeyChange::Registered {
+                    key_id,
+                    public_key: PublicKey::from_base64(head.event["public_key"].as_str()?)?,
+                },
+                "DeviceKeyRevoked" => KeyChange::Revoked { key_id },
+                _ => return None,
+            };
+            Some((officer.to_string(), change))
+        });
+    Ok(Prepared {
+        position,
+        hash_matches: computed == head.hash,
+        stream: head.stream,
+        sequence: head.sequence,
+        prev_hash: head.prev_hash,
+        hash: head.hash,
+        notary: head.notary,
+        recorded_at: head.meta.recorded_at,
+        command,
+        key_change,
+    })
+}
+
+/// Whose signature a [`SignatureCheck`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    Notary,
+    Officer,
+}
+
+/// One signature to verify, from step 2.
+pub struct SignatureCheck {
+    pub position: u64,
+    pub stream: String,
+    pub signer: Signer,
+    key: PublicKey,
+    message: Vec<u8>,
+    signature: SignatureBytes,
+}
+
+#[derive(Debug, Clone)]
+struct DeviceKey {
+    public_key: PublicKey,
+    registered_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Step 2's state: the chains of all streams and the officers' device keys so far.
+pub struct LogVerifier {
+    notary: HashMap<KeyId, PublicKey>,
+    chains: HashMap<String, Chain>,
+    /// Officer key (certificate number, 警 + badge) → device key id → key.
+    devices: HashMap<String, HashMap<KeyId, DeviceKey>>,
+    signatures: bool,
+    checked: Checked,
+}
+
 impl LogVerifier {
-    /// `signatures`: whether to check ed25519 signatures (hashes and chains are always checked).
+    /// `signatures`: whether step 2 hands out signatures to check (hashes, chains and key
+    /// validity are always checked).
     pub fn new(notary_keys: impl IntoIterator<Item = PublicKey>, signatures: bool) -> Self {
         LogVerifier {
             notary: notary_keys.into_iter().map(|k| (k.key_id(), k)).collect(),
@@ -108,115 +236,346 @@ impl LogVerifier {
         self.checked
     }
 
-    /// Checks the stored event at `position`; the log must be fed in position order.
-    pub fn check(&mut self, position: u64, stored: &Value) -> Result<(), Broken> {
-        let stream_of = |v: &Value| v["stream"].as_str().unwrap_or_default().to_string();
+    /// Step 2: links one prepared event after everything linked before it; returns the
+    /// signatures it needs (none when signatures are not checked).
+    pub fn link(&mut self, p: Prepared, checks: &mut Vec<SignatureCheck>) -> Result<(), Broken> {
         let broken = |what: Failure| Broken {
-            position,
-            stream: stream_of(stored),
+            position: p.position,
+            stream: p.stream.clone(),
             what,
         };
-        let head = Head::deserialize(stored)
-            .map_err(|e| broken(SealError::Malformed(e.to_string()).into()))?;
-        let chain = self.chains.get(&head.stream).copied().unwrap_or_default();
-        let hash = if self.signatures {
-            verify_stored(stored, &chain, |id| self.notary.get(id).copied())
-        } else {
-            verify_stored(stored, &chain, |_| None).or_else(|e| match e {
-                // Without signature checks, only the hash and the chain count.
-                SealError::UnknownNotaryKey(_) | SealError::BadNotarySignature => stored["hash"]
-                    .as_str()
-                    .and_then(crate::canonical::Digest::from_hex)
-                    .ok_or(e),
-                e => Err(e),
-            })
+        let chain = self.chains.get(&p.stream).copied().unwrap_or_default();
+        if p.sequence != chain.version + 1 {
+            return Err(broken(
+                SealError::Sequence {
+                    expected: chain.version + 1,
+                    found: p.sequence,
+                }
+                .into(),
+            ));
         }
-        .map_err(|e| broken(e.into()))?;
-        if let Some(command) = &head.command {
-            self.check_officer(command).map_err(&broken)?;
+        if p.prev_hash != chain.last_hash {
+            return Err(broken(SealError::ChainBroken.into()));
         }
-        self.learn_keys(&head);
-        let sequence = stored["sequence"].as_u64().unwrap_or_default();
+        if !p.hash_matches {
+            return Err(broken(SealError::HashMismatch.into()));
+        }
+        let notary = *self
+            .notary
+            .get(&p.notary.key_id)
+            .ok_or_else(|| broken(SealError::UnknownNotaryKey(p.notary.key_id.clone()).into()))?;
+        let officer = match &p.command {
+            None => None,
+            Some(Err(e)) => return Err(broken(Failure::Envelope(e.clone()))),
+            Some(Ok(signed)) => Some(self.officer_key(signed).map_err(&broken)?),
+        };
+        if let Some((officer, change)) = &p.key_change {
+            self.learn(officer, change, p.recorded_at);
+        }
         self.chains
-            .entry(head.stream)
+            .entry(p.stream.clone())
             .or_default()
-            .advance(sequence, hash);
+            .advance(p.sequence, p.hash);
         self.checked.events += 1;
         if self.signatures {
+            checks.push(SignatureCheck {
+                position: p.position,
+                stream: p.stream.clone(),
+                signer: Signer::Notary,
+                key: notary,
+                message: p.hash.0.to_vec(),
+                signature: p.notary.signature,
+            });
             self.checked.notary_signatures += 1;
+            if let (Some(key), Some(Ok(signed))) = (officer, p.command) {
+                checks.push(SignatureCheck {
+                    position: p.position,
+                    stream: p.stream,
+                    signer: Signer::Officer,
+                    key,
+                    message: signed.bytes,
+                    signature: signed.signature,
+                });
+                self.checked.officer_signatures += 1;
+            }
         }
         Ok(())
     }
 
-    fn check_officer(&mut self, command: &Value) -> Result<(), Failure> {
-        let envelope =
-            EnvelopeHead::deserialize(command).map_err(|e| Failure::Envelope(e.to_string()))?;
-        let officer = envelope.officer.key();
+    /// The device key that must have signed `signed`, if it was valid when it signed.
+    fn officer_key(&self, signed: &Signed) -> Result<PublicKey, Failure> {
         let key = self
             .devices
-            .get(&officer)
-            .and_then(|keys| keys.get(&envelope.key_id))
+            .get(&signed.officer)
+            .and_then(|keys| keys.get(&signed.key_id))
             .ok_or_else(|| Failure::UnknownOfficerKey {
-                officer: officer.clone(),
-                key_id: envelope.key_id.clone(),
+                officer: signed.officer.clone(),
+                key_id: signed.key_id.clone(),
             })?;
-        if key.registered_at > envelope.device_time {
+        if key.registered_at > signed.device_time {
             return Err(Failure::KeyRegisteredLater {
-                key_id: envelope.key_id,
+                key_id: signed.key_id.clone(),
                 registered_at: key.registered_at,
-                signed_at: envelope.device_time,
+                signed_at: signed.device_time,
             });
         }
-        if let Some(revoked_at) = key.revoked_at.filter(|r| *r <= envelope.device_time) {
+        if let Some(revoked_at) = key.revoked_at.filter(|r| *r <= signed.device_time) {
             return Err(Failure::KeyRevoked {
-                key_id: envelope.key_id,
+                key_id: signed.key_id.clone(),
                 revoked_at,
-                signed_at: envelope.device_time,
+                signed_at: signed.device_time,
             });
         }
-        if self.signatures {
-            let bytes = signing_bytes(command).ok_or(Failure::BadOfficerSignature)?;
-            if !key.public_key.verify(&bytes, &envelope.signature) {
-                return Err(Failure::BadOfficerSignature);
-            }
-            self.checked.officer_signatures += 1;
-        }
-        Ok(())
+        Ok(key.public_key)
     }
 
-    /// Device keys come from the registry's officer streams (`Registry/officer:{key}`).
-    fn learn_keys(&mut self, head: &Head) {
-        let Some(officer) = head.stream.strip_prefix("Registry/officer:") else {
-            return;
-        };
-        let at = head.meta.recorded_at;
-        match head.event["type"].as_str() {
-            Some("DeviceKeyRegistered") => {
-                let key = head.event["public_key"]
-                    .as_str()
-                    .and_then(PublicKey::from_base64);
-                let id = head.event["key_id"].as_str();
-                if let (Some(public_key), Some(id)) = (key, id) {
-                    self.devices.entry(officer.to_string()).or_default().insert(
-                        KeyId(id.to_string()),
-                        DeviceKey {
-                            public_key,
-                            registered_at: at,
-                            revoked_at: None,
-                        },
-                    );
+    fn learn(&mut self, officer: &str, change: &KeyChange, at: DateTime<Utc>) {
+        let keys = self.devices.entry(officer.to_string()).or_default();
+        match change {
+            KeyChange::Registered { key_id, public_key } => {
+                keys.entry(key_id.clone()).or_insert(DeviceKey {
+                    public_key: *public_key,
+                    registered_at: at,
+                    revoked_at: None,
+                });
+            }
+            KeyChange::Revoked { key_id } => {
+                if let Some(k) = keys.get_mut(key_id) {
+                    k.revoked_at.get_or_insert(at);
                 }
             }
-            Some("DeviceKeyRevoked") => {
-                if let Some(key) = head.event["key_id"].as_str().and_then(|id| {
-                    self.devices
-                        .get_mut(officer)
-                        .and_then(|keys| keys.get_mut(&KeyId(id.to_string())))
-                }) {
-                    key.revoked_at.get_or_insert(at);
-                }
-            }
-            _ => {}
         }
+    }
+
+    /// Steps 1 to 3 for one event, on this thread.
+    pub fn check(&mut self, position: u64, stored: &Value) -> Result<(), Broken> {
+        let mut checks = Vec::new();
+        self.link(prepare(position, stored)?, &mut checks)?;
+        verify_signatures(&checks)
+    }
+}
+
+/// Step 3: verifies `checks` (in position order) with one ed25519 batch verification; when the
+/// batch fails, one by one (strictly), naming the first that does not verify.
+pub fn verify_signatures(checks: &[SignatureCheck]) -> Result<(), Broken> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = checks.iter().map(|c| c.signature.0).collect();
+    let keys: Vec<ed25519_dalek::VerifyingKey> = checks.iter().map(|c| c.key.0).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        return Ok(());
+    }
+    for c in checks {
+        if !c.key.verify(&c.message, &c.signature) {
+            return Err(Broken {
+                position: c.position,
+                stream: c.stream.clone(),
+                what: match c.signer {
+                    Signer::Notary => SealError::BadNotarySignature.into(),
+                    Signer::Officer => Failure::BadOfficerSignature,
+                },
+            });
+        }
+    }
+    // The batch failed but every signature verifies strictly on its own: cannot happen for
+    // honest inputs; refuse rather than guess.
+    Err(Broken {
+        position: checks[0].position,
+        stream: checks[0].stream.clone(),
+        what: SealError::BadNotarySignature.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::sign_envelope;
+    use crate::ids::CertificateNo;
+    use crate::seal::{Actor, EventMeta, Sealed};
+    use ed25519_dalek::SigningKey;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn notary() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn device() -> SigningKey {
+        SigningKey::from_bytes(&[9; 32])
+    }
+
+    fn officer() -> OfficerRef {
+        OfficerRef::Certificate(CertificateNo::parse("ZF630100001").unwrap())
+    }
+
+    fn meta(at: &str) -> EventMeta {
+        EventMeta {
+            recorded_at: t(at),
+            device_time: None,
+            late: false,
+            actor: Actor::System,
+            command_id: None,
+        }
+    }
+
+    /// A log: the officer's device key registered at 09:00, then one inspection of two events,
+    /// the first signed by the officer at `signed_at`.
+    fn log(signed_at: &str) -> Vec<Value> {
+        let notary = notary();
+        let public = PublicKey(device().verifying_key());
+        let key_event = json!({"type": "DeviceKeyRegistered", "key_id": public.key_id(),
+                               "public_key": public.to_base64()});
+        let registered = Sealed::seal(
+            "Registry/officer:ZF630100001".into(),
+            &Chain::default(),
+            meta("2026-03-02T09:00:00Z"),
+            None,
+            key_event,
+            &notary,
+        );
+        let command = sign_envelope(
+            &json!({"type": "ShowCode", "inspection_id": Uuid::nil()}),
+            &officer(),
+            t(signed_at),
+            Uuid::from_u128(1),
+            &device(),
+        );
+        let stream = "Inspection/00000000-0000-0000-0000-000000000000".to_string();
+        let first = Sealed::seal(
+            stream.clone(),
+            &Chain::default(),
+            meta("2026-03-02T10:00:00Z"),
+            Some(command),
+            json!({"type": "CodeShown", "at": signed_at}),
+            &notary,
+        );
+        let mut chain = Chain::default();
+        chain.advance(1, first.hash);
+        let second = Sealed::seal(
+            stream,
+            &chain,
+            meta("2026-03-02T10:05:00Z"),
+            None,
+            json!({"type": "FeedbackGiven", "text": "好", "at": "2026-03-02T10:05:00Z"}),
+            &notary,
+        );
+        [
+            serde_json::to_value(registered).unwrap(),
+            serde_json::to_value(first).unwrap(),
+            serde_json::to_value(second).unwrap(),
+        ]
+        .into()
+    }
+
+    /// Runs all three steps over `log`, positions from 1; the first broken position.
+    fn verify(log: &[Value]) -> Result<Checked, Broken> {
+        let mut v = LogVerifier::new([PublicKey(notary().verifying_key())], true);
+        let mut checks = Vec::new();
+        for (i, e) in log.iter().enumerate() {
+            v.link(prepare(i as u64 + 1, e)?, &mut checks)?;
+        }
+        verify_signatures(&checks)?;
+        Ok(v.checked())
+    }
+
+    #[test]
+    fn a_clean_log_verifies_with_every_signature_counted() {
+        let checked = verify(&log("2026-03-02T09:59:00Z")).unwrap();
+        assert_eq!(
+            checked,
+            Checked {
+                events: 3,
+                notary_signatures: 3,
+                officer_signatures: 1
+            }
+        );
+        // One event at a time gives the same answer.
+        let mut v = LogVerifier::new([PublicKey(notary().verifying_key())], true);
+        for (i, e) in log("2026-03-02T09:59:00Z").iter().enumerate() {
+            v.check(i as u64 + 1, e).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_changed_byte_is_a_hash_mismatch_at_its_position() {
+        let mut l = log("2026-03-02T09:59:00Z");
+        l[2]["event"]["text"] = json!("差");
+        let e = verify(&l).unwrap_err();
+        assert_eq!((e.position, e.what), (3, SealError::HashMismatch.into()));
+    }
+
+    #[test]
+    fn a_missing_or_reordered_event_breaks_the_chain_at_its_position() {
+        let l = log("2026-03-02T09:59:00Z");
+        let e = verify(&[l[0].clone(), l[2].clone()]).unwrap_err();
+        assert_eq!(e.position, 2);
+        assert!(matches!(
+            e.what,
+            Failure::Seal(SealError::Sequence {
+                expected: 1,
+                found: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn a_replaced_signature_is_named_by_position_and_signer() {
+        let mut l = log("2026-03-02T09:59:00Z");
+        let other = sign_envelope(
+            &json!({"x": 1}),
+            &officer(),
+            t("2026-03-02T09:59:00Z"),
+            Uuid::from_u128(2),
+            &device(),
+        );
+        l[1]["command"]["signature"] = other["signature"].clone();
+        // The command is covered by the event hash: re-seal so that only the signature is wrong.
+        let mut m = l[1].as_object().unwrap().clone();
+        m.remove("hash");
+        m.remove("notary");
+        let hash = Digest::of_canonical(&m);
+        l[1]["hash"] = json!(hash);
+        l[1]["notary"]["signature"] = json!(crate::keys::Notary::sign(&notary(), &hash.0));
+        let mut chain = Chain::default();
+        chain.advance(1, hash);
+        let second: Sealed<Value> = serde_json::from_value(l[2].clone()).unwrap();
+        let resealed = Sealed::seal(
+            second.stream,
+            &chain,
+            second.meta,
+            None,
+            second.event,
+            &notary(),
+        );
+        l[2] = serde_json::to_value(resealed).unwrap();
+        let e = verify(&l).unwrap_err();
+        assert_eq!((e.position, e.what), (2, Failure::BadOfficerSignature));
+    }
+
+    #[test]
+    fn a_command_signed_before_its_key_was_registered_is_refused() {
+        let e = verify(&log("2026-03-02T08:00:00Z")).unwrap_err();
+        assert_eq!(e.position, 2);
+        assert!(matches!(e.what, Failure::KeyRegisteredLater { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_event_sealed_by_an_unknown_notary_is_refused() {
+        let l = log("2026-03-02T09:59:00Z");
+        let mut v = LogVerifier::new(
+            [PublicKey(SigningKey::from_bytes(&[8; 32]).verifying_key())],
+            true,
+        );
+        let e = v.check(1, &l[0]).unwrap_err();
+        assert!(
+            matches!(e.what, Failure::Seal(SealError::UnknownNotaryKey(_))),
+            "{e}"
+        );
     }
 }

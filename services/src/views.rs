@@ -23,6 +23,7 @@ use saoma_projections::history::time;
 use saoma_projections::projector::{LogEvent, ProjectError, Projector};
 use saoma_projections::rules::RuleBook;
 use saoma_projections::warnings::Warning;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -52,22 +53,27 @@ pub enum ViewError {
 
 /// Parses one log entry.
 pub fn log_event(row: &LoggedRow) -> Result<LogEvent, ViewError> {
-    let unreadable = |source| ViewError::Unreadable {
+    let value = row.payload().map_err(|e| ViewError::Unreadable {
         position: row.position,
-        source,
-    };
-    let value = row
-        .payload()
-        .map_err(|e| unreadable(SealError::Malformed(e.to_string())))?;
-    match row.aggregate_type.as_str() {
+        source: SealError::Malformed(e.to_string()),
+    })?;
+    log_entry(row.position, &row.aggregate_type, &value)
+}
+
+/// Parses one log entry already read as JSON.
+pub fn log_entry(
+    position: u64,
+    aggregate_type: &str,
+    value: &Value,
+) -> Result<LogEvent, ViewError> {
+    let unreadable = |source| ViewError::Unreadable { position, source };
+    match aggregate_type {
         "Inspection" => Ok(LogEvent::Inspection(
-            parse_stored(&value).map_err(unreadable)?,
+            parse_stored(value).map_err(unreadable)?,
         )),
-        "Registry" => Ok(LogEvent::Registry(
-            parse_stored(&value).map_err(unreadable)?,
-        )),
+        "Registry" => Ok(LogEvent::Registry(parse_stored(value).map_err(unreadable)?)),
         other => Err(ViewError::UnknownType {
-            position: row.position,
+            position,
             aggregate_type: other.to_string(),
         }),
     }

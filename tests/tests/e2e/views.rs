@@ -240,6 +240,54 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
             "{file} differs without signature checks"
         );
     }
+
+    // One byte of one stored event changed behind the service's back: the replay refuses
+    // the log and names the position.
+    let position = total / 3;
+    tamper(&settings, position).await;
+    let e = replay_store(&settings, Some(as_of), false, false)
+        .await
+        .err()
+        .expect("a tampered log does not replay");
+    let e = format!("{e:#}");
+    assert!(
+        e.contains(&format!("position {position} ")) && e.contains("hash"),
+        "{e}"
+    );
+}
+
+/// Flips `"late":false` to `"late":true` in the stored event at `position`, as someone with
+/// write access to the database could.
+async fn tamper(settings: &Settings, position: u64) {
+    let position = i64::try_from(position).unwrap();
+    let changed = match &settings.database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
+            sqlx::query(
+                "UPDATE events SET payload = replace(payload::text, '\"late\":false', '\"late\":true')::json WHERE position = $1",
+            )
+            .bind(position)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+        }
+        None => {
+            let path = settings.data_dir.join("saoma.db");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query(
+                "UPDATE events SET payload = replace(payload, '\"late\":false', '\"late\":true') WHERE position = $1",
+            )
+            .bind(position)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+        }
+    };
+    assert_eq!(changed, 1);
 }
 
 /// The views follow a running service by themselves, and the read API answers from them.
