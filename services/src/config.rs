@@ -74,6 +74,10 @@ pub struct Settings {
     /// Seconds the live views wait past a deadline before firing its time-based warnings, so
     /// that an event recorded just before the deadline but positioned just after is seen first.
     pub deadline_grace_seconds: u64,
+    /// Whether this process keeps the live views (history, warnings, satisfaction). With
+    /// several processes on one PostgreSQL only one keeps them at a time anyway; turn it off
+    /// on nodes that should only ingest.
+    pub live_views: bool,
 }
 
 impl Default for Settings {
@@ -95,6 +99,7 @@ impl Default for Settings {
             sequence_interval_ms: 100,
             rules_path: None,
             deadline_grace_seconds: 60,
+            live_views: true,
         }
     }
 }
@@ -159,6 +164,7 @@ impl Settings {
                     s.rules_path =
                         Some(value.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty())
                 }
+                "LIVE_VIEWS" => s.live_views = value.parse().with_context(parse_err)?,
                 "DEADLINE_GRACE_SECONDS" => {
                     s.deadline_grace_seconds = value.parse().with_context(parse_err)?
                 }

@@ -19,7 +19,8 @@ pub struct LogTasks {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// Starts the sequencer, the live views, and the publisher when a NATS URL is configured.
+/// Starts the sequencer, the live views (unless turned off), and the publisher when a NATS
+/// URL is configured.
 pub fn start(store: &Store, settings: &Settings, book: RuleBook) -> LogTasks {
     let (stop, stopped) = watch::channel(false);
     let interval = Duration::from_millis(settings.sequence_interval_ms);
@@ -32,14 +33,16 @@ pub fn start(store: &Store, settings: &Settings, book: RuleBook) -> LogTasks {
         positioned,
         stopped.clone(),
     ))];
-    handles.push(tokio::spawn(crate::views::run(
-        store.clone(),
-        book,
-        interval,
-        Duration::from_secs(settings.deadline_grace_seconds),
-        wake.clone(),
-        stopped.clone(),
-    )));
+    if settings.live_views {
+        handles.push(tokio::spawn(crate::views::run(
+            store.clone(),
+            book,
+            interval,
+            Duration::from_secs(settings.deadline_grace_seconds),
+            wake.clone(),
+            stopped.clone(),
+        )));
+    }
     if let Some(url) = &settings.nats_url {
         handles.push(tokio::spawn(publisher::run(
             store.clone(),
