@@ -7,6 +7,9 @@ use saoma_projections::satisfaction::{Dimension, Satisfaction};
 use saoma_projections::warnings::{Rule, Warning};
 use std::fmt::Write as _;
 
+/// Agencies shown in the chart of warnings per agency.
+const TOP_AGENCIES: usize = 20;
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -145,25 +148,50 @@ pub fn render(summary: &Summary, satisfaction: &Satisfaction, warnings: &[Warnin
         })
         .collect();
     html.push_str(&bar_chart("各类预警数量", &by_rule));
-    html.push_str(&bar_chart(
-        "各执法主体预警数量",
-        &count_bars(&summary.warnings_by_agency),
-    ));
-
     let agencies = satisfaction.totals(Dimension::Agency);
-    let sat_bars: Vec<(String, f64, String)> = agencies
+    let names: std::collections::BTreeMap<&str, &str> = agencies
         .iter()
-        .filter_map(|(code, name, t)| {
-            t.satisfaction_rate().map(|r| {
-                (
-                    format!("{name}（{code}）"),
-                    r,
-                    format!("{:.1}%（{} 条评价）", r * 100.0, t.ratings),
-                )
-            })
+        .map(|(code, name, _)| (code.as_str(), name.as_str()))
+        .collect();
+    // The agencies with the most warnings, by name where known.
+    let mut by_agency: Vec<(&String, &u64)> = summary.warnings_by_agency.iter().collect();
+    by_agency.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    by_agency.truncate(TOP_AGENCIES);
+    let by_agency: Vec<(String, f64, String)> = count_bars(by_agency)
+        .into_iter()
+        .map(|(code, v, shown)| {
+            let label = names
+                .get(code.as_str())
+                .map_or(code.clone(), |n| n.to_string());
+            (label, v, shown)
         })
         .collect();
-    html.push_str(&bar_chart("各执法主体满意率", &sat_bars));
+    html.push_str(&bar_chart(
+        &format!("预警最多的执法主体（前 {TOP_AGENCIES} 个）"),
+        &by_agency,
+    ));
+
+    // The least satisfying agencies first: what a supervisor looks at.
+    let mut rated: Vec<(&String, &String, f64, u64)> = agencies
+        .iter()
+        .filter_map(|(code, name, t)| t.satisfaction_rate().map(|r| (code, name, r, t.ratings)))
+        .collect();
+    rated.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.cmp(b.0)));
+    rated.truncate(TOP_AGENCIES);
+    let sat_bars: Vec<(String, f64, String)> = rated
+        .into_iter()
+        .map(|(_, name, r, ratings)| {
+            (
+                name.clone(),
+                r,
+                format!("{:.1}%（{ratings} 条评价）", r * 100.0),
+            )
+        })
+        .collect();
+    html.push_str(&bar_chart(
+        &format!("满意率最低的执法主体（前 {TOP_AGENCIES} 个）"),
+        &sat_bars,
+    ));
 
     html.push_str("<h2>满意度（按执法主体）</h2>\n<table><tr><th>执法主体</th><th>扫码检查</th><th>评价数</th><th>平均分</th><th>满意率</th><th>评价率</th></tr>");
     let pct = |x: Option<f64>| {
