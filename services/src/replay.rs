@@ -1,6 +1,7 @@
 //! `saoma replay --out DIR`: reads the whole log from the configured store in position order,
 //! checks every hash, chain link and signature as it goes, rebuilds every view in memory and
-//! writes the reports: `history.csv`, `warnings.csv`, `satisfaction.csv`, `summary.json` and
+//! writes the reports: `history.csv`, `warnings.csv`, `satisfaction.csv`, `frequency.csv`
+//! (inspections per enterprise and year, beside the year before), `summary.json` and
 //! `report.html`. The same log gives byte-identical files: nothing in them depends on the
 //! clock, the machine or hash-map order (the as-of time defaults to the last event's).
 
@@ -321,6 +322,13 @@ pub fn write_reports(replayed: &Replayed, signatures: bool, out: &Path) -> anyho
         ];
         record.extend(t.distribution.iter().map(u64::to_string));
         csv.write_record(&record)?;
+    }
+    csv.flush()?;
+
+    // Year over year, per enterprise: the headline figure the provinces publish.
+    let mut csv = csv::Writer::from_path(out.join("frequency.csv"))?;
+    for y in satisfaction.enterprise_years() {
+        csv.serialize(y)?;
     }
     csv.flush()?;
 

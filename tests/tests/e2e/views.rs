@@ -206,6 +206,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     assert_eq!(
         da.keys().collect::<Vec<_>>(),
         [
+            "frequency.csv",
             "history.csv",
             "report.html",
             "satisfaction.csv",
@@ -234,7 +235,12 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     let c = tempfile::tempdir().unwrap();
     write_reports(&fast, false, c.path()).unwrap();
     let dc = digest_dir(c.path());
-    for file in ["history.csv", "warnings.csv", "satisfaction.csv"] {
+    for file in [
+        "history.csv",
+        "warnings.csv",
+        "satisfaction.csv",
+        "frequency.csv",
+    ] {
         assert_eq!(
             dc[file], da[file],
             "{file} differs without signature checks"
