@@ -223,18 +223,21 @@ fn batch_insert(db: &Db, table: &str, columns: &[&str], key: &str, update: bool)
     format!("INSERT INTO {table} ({list}) {source} ON CONFLICT ({key}) {action}")
 }
 
-/// A LIKE pattern matching `fragment` anywhere, with `\` escaping LIKE's own characters.
-fn contains_pattern(fragment: &str) -> String {
-    let mut p = String::with_capacity(fragment.len() + 2);
-    p.push('%');
-    for c in fragment.to_lowercase().chars() {
+/// `text` with LIKE's own characters escaped by `\`.
+fn escape_like(text: &str) -> String {
+    let mut p = String::with_capacity(text.len());
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
         p.push(c);
     }
-    p.push('%');
     p
+}
+
+/// A LIKE pattern matching `fragment` anywhere, case-insensitively (against `lower(column)`).
+fn contains_pattern(fragment: &str) -> String {
+    format!("%{}%", escape_like(&fragment.to_lowercase()))
 }
 
 /// A WHERE clause with `$n` placeholders, all bound as text.
@@ -313,7 +316,7 @@ fn warning_where(f: &WarningFilter) -> Where {
     if let Some(v) = &f.agency {
         w.add(
             "agencies LIKE ? ESCAPE '\\'",
-            &format!("%;{};%", v.replace(['%', '_', '\\'], "")),
+            &format!("%;{};%", escape_like(v)),
         );
     }
     if let Some(v) = &f.region {
@@ -717,5 +720,49 @@ fn page<T>(items: &mut Vec<T>, offset: u64, limit: u64) -> Page<T> {
         items: std::mem::take(items),
         offset,
         next_offset: more.then_some(offset + limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_their_text_literally() {
+        assert_eq!(escape_like("a_b%c\\d"), "a\\_b\\%c\\\\d");
+        assert_eq!(contains_pattern("ZF_0A"), "%zf\\_0a%");
+        assert_eq!(contains_pattern("华创"), "%华创%");
+    }
+
+    #[test]
+    fn every_filter_binds_its_value_and_adds_nothing_else() {
+        let w = history_where(&HistoryFilter {
+            enterprise: Some("91X".into()),
+            q: Some("  x' OR 1=1 --  ".into()),
+            ..HistoryFilter::default()
+        });
+        assert_eq!(w.params, ["91X", "%x' or 1=1 --%"]);
+        assert!(w
+            .sql()
+            .starts_with("WHERE enterprise_code = $1 AND (lower(enterprise_name) LIKE $2"));
+        assert!(
+            !w.sql().contains("OR 1=1"),
+            "values are bound, never inlined"
+        );
+        assert_eq!(history_where(&HistoryFilter::default()).sql(), "");
+    }
+
+    #[tokio::test]
+    async fn batch_inserts_name_their_columns_and_update_all_but_the_key() {
+        let db = Db::Sqlite(sqlx::SqlitePool::connect_lazy("sqlite::memory:").unwrap());
+        let sql = batch_insert(&db, "t", &["a", "b", "c"], "a", true);
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b, c) SELECT json_extract(value, '$.a'), json_extract(value, '$.b'), \
+             json_extract(value, '$.c') FROM json_each($1) WHERE true ON CONFLICT (a) DO UPDATE SET \
+             b = excluded.b, c = excluded.c"
+        );
+        let sql = batch_insert(&db, "t", &["a", "b"], "a, b", false);
+        assert!(sql.ends_with("ON CONFLICT (a, b) DO NOTHING"), "{sql}");
     }
 }
