@@ -24,6 +24,20 @@ pub fn canonical_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// The RFC 8785 bytes of a JSON object without the members named in `skip`, written straight
+/// from the parsed value (no copy of it).
+pub fn canonical_object_bytes_without(
+    map: &serde_json::Map<String, Value>,
+    skip: &[&str],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2048);
+    write_object(
+        map.iter().filter(|(k, _)| !skip.contains(&k.as_str())),
+        &mut out,
+    );
+    out
+}
+
 /// The largest integer JCS (an IEEE double) writes as itself: 2^53.
 const MAX_SAFE_INTEGER: u64 = 1 << 53;
 
@@ -56,26 +70,28 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            // JCS orders properties by their names' UTF-16 code units. For names without
-            // characters above U+FFFF that is their UTF-8 byte order, which a map without
-            // `preserve_order` already has.
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            if !entries.is_sorted_by(|a, b| utf16_order(a.0, b.0).is_le()) {
-                entries.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
-            }
-            out.push(b'{');
-            for (i, (name, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
-                out.push(b':');
-                write_canonical(item, out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(map.iter(), out),
     }
+}
+
+fn write_object<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    // JCS orders properties by their names' UTF-16 code units. For names without characters
+    // above U+FFFF that is their UTF-8 byte order, which a map without `preserve_order`
+    // already has.
+    let mut entries: Vec<(&String, &Value)> = members.collect();
+    if !entries.is_sorted_by(|a, b| utf16_order(a.0, b.0).is_le()) {
+        entries.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+    }
+    out.push(b'{');
+    for (i, (name, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
+        out.push(b':');
+        write_canonical(item, out);
+    }
+    out.push(b'}');
 }
 
 fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
@@ -195,6 +211,19 @@ mod tests {
                 serde_json_canonicalizer::to_string(&value).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn an_object_without_some_members_is_the_object_with_them_removed() {
+        let v = serde_json::json!({"hash": "x", "b": [1, {"z": 2, "a": "é"}], "notary": {},
+                                   "a": null, "\u{10000}": 1, "\u{ffff}": 2});
+        let mut removed = v.as_object().unwrap().clone();
+        removed.remove("hash");
+        removed.remove("notary");
+        assert_eq!(
+            canonical_object_bytes_without(v.as_object().unwrap(), &["hash", "notary"]),
+            canonical_bytes(&removed)
+        );
     }
 
     #[test]

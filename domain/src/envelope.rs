@@ -29,21 +29,10 @@ pub struct SignedEnvelope<C> {
 
 /// The bytes an officer's device signs: the envelope's JSON without `signature`, canonicalised.
 pub fn signing_bytes(envelope: &Value) -> Option<Vec<u8>> {
-    Some(canonical_bytes(&WithoutSignature(envelope.as_object()?)))
-}
-
-/// An envelope's members but `signature`, serialised without copying the envelope.
-struct WithoutSignature<'a>(&'a serde_json::Map<String, Value>);
-
-impl Serialize for WithoutSignature<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut map = s.serialize_map(None)?;
-        for (key, value) in self.0.iter().filter(|(key, _)| *key != "signature") {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
-    }
+    Some(crate::canonical::canonical_object_bytes_without(
+        envelope.as_object()?,
+        &["signature"],
+    ))
 }
 
 /// Builds and signs an envelope (used by officers' apps, the simulator and tests).

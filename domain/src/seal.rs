@@ -166,13 +166,12 @@ pub enum SealError {
 /// Recomputes the hash of a stored event from its JSON exactly as stored, so a verifier never
 /// depends on this crate's types.
 pub fn recompute_hash(stored: &Value) -> Result<Digest, SealError> {
-    let mut obj = stored
+    let obj = stored
         .as_object()
-        .cloned()
         .ok_or_else(|| SealError::Malformed("not an object".into()))?;
-    obj.remove("hash");
-    obj.remove("notary");
-    Ok(Digest::of_canonical(&obj))
+    Ok(Digest::of(
+        &crate::canonical::canonical_object_bytes_without(obj, &["hash", "notary"]),
+    ))
 }
 
 /// Checks one stored event: its hash, its link to `chain`, and the notary signature with
@@ -213,7 +212,8 @@ pub fn verify_stored(
 
 /// Parses a stored event into its typed form.
 pub fn parse_stored<E: DeserializeOwned>(stored: &Value) -> Result<Sealed<E>, SealError> {
-    serde_json::from_value(stored.clone()).map_err(|e| SealError::Malformed(e.to_string()))
+    // `&Value` is a deserializer itself: no copy of the event.
+    Sealed::<E>::deserialize(stored).map_err(|e| SealError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

@@ -70,9 +70,6 @@ struct Head {
     hash: Digest,
     notary: NotaryHead,
     meta: MetaHead,
-    #[serde(default)]
-    command: Option<Value>,
-    event: Value,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +142,8 @@ pub fn prepare(position: u64, stored: &Value) -> Result<Prepared, Broken> {
     let head =
         Head::deserialize(stored).map_err(|e| broken(SealError::Malformed(e.to_string())))?;
     let computed = recompute_hash(stored).map_err(broken)?;
-    let command = head.command.as_ref().map(|c| {
+    // Borrowed from the stored value, not copied out of it.
+    let command = stored.get("command").filter(|c| !c.is_null()).map(|c| {
         let envelope = EnvelopeHead::deserialize(c).map_err(|e| e.to_string())?;
         let bytes = signing_bytes(c).ok_or_else(|| "not an object".to_string())?;
         Ok(Signed {
@@ -160,11 +158,12 @@ pub fn prepare(position: u64, stored: &Value) -> Result<Prepared, Broken> {
         .stream
         .strip_prefix("Registry/officer:")
         .and_then(|officer| {
-            let key_id = KeyId(head.event["key_id"].as_str()?.to_string());
-            let change = match head.event["type"].as_str()? {
+            let event = &stored["event"];
+            let key_id = KeyId(event["key_id"].as_str()?.to_string());
+            let change = match event["type"].as_str()? {
                 "DeviceKeyRegistered" => KeyChange::Registered {
                     key_id,
-                    public_key: PublicKey::from_base64(head.event["public_key"].as_str()?)?,
+                    public_key: PublicKey::from_base64(event["public_key"].as_str()?)?,
                 },
                 "DeviceKeyRevoked" => KeyChange::Revoked { key_id },
                 _ => return None,
