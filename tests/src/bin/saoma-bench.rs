@@ -8,11 +8,16 @@
 //! PostgreSQL, the plain cqrs-es + postgres-es way with 1 and 16 tasks, and the machine's limits
 //! (ed25519, SHA-256, `COPY`). Prints a markdown table, and writes it to `--out` when given.
 //!
+//! `saoma-bench replay` (`bench/replay.rs`): `saoma replay` of a log built by `saoma simulate`
+//! through a release `saoma serve`, with every check and without signatures, beside plain
+//! cqrs-es + postgres-es reading the same events and the machine's limit for the same work.
+//!
 //! The `saoma` binary is `$SAOMA_BIN` when set, else built here with
 //! `cargo build --release -p saoma-services --bin saoma`.
 //!
 //! ```text
 //! cargo run --release -p saoma-tests --bin saoma-bench -- ingest --commands 40000
+//! cargo run --release -p saoma-tests --bin saoma-bench -- replay --events 200000
 //! ```
 
 #[path = "../bench/mod.rs"]
@@ -22,6 +27,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 use bench::ingest::{self, Nats, RunResult};
 use bench::population::{Population, STEPS};
 use bench::procs::{self, CpuSample, Roots};
+use bench::replay::{self, ReplayArgs};
 use bench::report::{mebibytes, millis, thousands, Table};
 use bench::{baseline, limits};
 use chrono::Utc;
@@ -47,6 +53,9 @@ enum Bench {
     /// Signed commands over NATS JetStream into PostgreSQL, beside plain cqrs-es and the
     /// machine's limits.
     Ingest(IngestArgs),
+    /// `saoma replay` of a simulated log, with and without signature checks, beside plain
+    /// cqrs-es + postgres-es reading the same events and the machine's limits.
+    Replay(ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,17 +94,19 @@ struct IngestArgs {
 }
 
 fn main() -> Result<()> {
-    let Cli {
-        command: Bench::Ingest(args),
-    } = Cli::parse();
-    ensure!(args.commands > 0, "--commands must be positive");
-    ensure!(
-        args.rate > 0.0 && args.latency_seconds > 0.0,
-        "--rate and --latency-seconds must be positive"
-    );
-    let table = ingest_bench(&args)?;
+    let (table, out) = match Cli::parse().command {
+        Bench::Ingest(args) => {
+            ensure!(args.commands > 0, "--commands must be positive");
+            ensure!(
+                args.rate > 0.0 && args.latency_seconds > 0.0,
+                "--rate and --latency-seconds must be positive"
+            );
+            (ingest_bench(&args)?, args.out)
+        }
+        Bench::Replay(args) => (replay::bench(&args)?, args.out),
+    };
     println!("\n{}", table.markdown());
-    if let Some(out) = &args.out {
+    if let Some(out) = &out {
         std::fs::write(out, table.markdown())
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!("table written to {}", out.display());
