@@ -88,6 +88,10 @@ struct IngestArgs {
     /// loses nothing, an OS crash may) instead of its defaults (every commit flushed to disk).
     #[arg(long)]
     relaxed_durability: bool,
+    /// Run `saoma serve` without the live views (`SAOMA_LIVE_VIEWS=false`), as an ingest-only
+    /// node would.
+    #[arg(long)]
+    no_live_views: bool,
     /// Also write the table (markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -198,6 +202,7 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         .binary(&binary)
         .database_url(pg.url())
         .env("SAOMA_NATS_URL", nats.url())
+        .env("SAOMA_LIVE_VIEWS", (!args.no_live_views).to_string())
         .spawn()?;
     let pid = saoma.pid().context("saoma serve is not running")?;
     let roots = Roots {
@@ -282,6 +287,14 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         match pg.is_durable() {
             true => "fsync=on, full_page_writes=on (PostgreSQL's defaults)",
             false => "fsync=off, full_page_writes=off (--relaxed-durability)",
+        },
+        "",
+    );
+    t.row(
+        "live views in saoma serve (history, warnings)",
+        match args.no_live_views {
+            false => "on (the default)",
+            true => "off (--no-live-views)",
         },
         "",
     );
