@@ -2,6 +2,7 @@
 //! signing, single `verify_strict` and batch verification on one core, SHA-256 of 500-byte
 //! messages, and PostgreSQL `COPY` of event-like rows.
 
+use super::report::{thousands, Table};
 use anyhow::{ensure, Context as _, Result};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
@@ -45,6 +46,22 @@ pub struct CryptoLimits {
     pub verify_strict_per_s: f64,
     pub verify_batch_per_s: f64,
     pub sha256_per_s: f64,
+}
+
+impl CryptoLimits {
+    /// The batch-verification and SHA-256 rows, as both benchmarks print them.
+    pub fn batch_and_sha_rows(&self, t: &mut Table) {
+        t.row(
+            format!("ed25519 verify_batch of {BATCH}, {MESSAGE_BYTES} B, one core"),
+            format!("{} /s", thousands(self.verify_batch_per_s)),
+            "≈ 50,000 /s",
+        );
+        t.row(
+            format!("SHA-256 of {MESSAGE_BYTES} B, one core"),
+            format!("{} /s", thousands(self.sha256_per_s)),
+            "> 2,000,000 /s",
+        );
+    }
 }
 
 /// Measures on the calling thread (one core).

@@ -487,20 +487,7 @@ fn table(
         ),
         "(the read alone)",
     );
-    t.row(
-        format!(
-            "ed25519 verify_batch of {}, {} B, one core",
-            limits::BATCH,
-            limits::MESSAGE_BYTES
-        ),
-        format!("{} /s", thousands(crypto.verify_batch_per_s)),
-        "≈ 50,000 /s",
-    );
-    t.row(
-        format!("SHA-256 of {} B, one core", limits::MESSAGE_BYTES),
-        format!("{} /s", thousands(crypto.sha256_per_s)),
-        "> 2,000,000 /s",
-    );
+    crypto.batch_and_sha_rows(&mut t);
     t.row(
         format!("SHA-256 of {SHA_MESSAGE_BYTES} B, one core"),
         format!(

@@ -460,20 +460,7 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         format!("{} /s", thousands(crypto.verify_strict_per_s)),
         "≈ 25,000 /s",
     );
-    t.row(
-        format!(
-            "ed25519 verify_batch of {}, {} B, one core",
-            limits::BATCH,
-            limits::MESSAGE_BYTES
-        ),
-        format!("{} /s", thousands(crypto.verify_batch_per_s)),
-        "≈ 50,000 /s",
-    );
-    t.row(
-        format!("SHA-256 of {} B, one core", limits::MESSAGE_BYTES),
-        format!("{} /s", thousands(crypto.sha256_per_s)),
-        "> 2,000,000 /s",
-    );
+    crypto.batch_and_sha_rows(&mut t);
     t.row(
         format!(
             "PostgreSQL COPY of sealed event rows ({} B payload, one connection)",
