@@ -6,6 +6,13 @@
 //! so a deadline that passed before an event arrived fires before that event is seen, whether
 //! the log is followed live or replayed years later. Between events the live driver advances
 //! the clock itself; a replay advances it to its as-of time at the end.
+//!
+//! Memory: with a retention set, a visit is let go ([`Projector::settle`]) once every
+//! deadline the rules set for it has been judged and the retention has passed since, so what
+//! the projector holds depends on the visits of the last weeks, not on the length of the log.
+//! A later event of a visit let go needs it back first ([`Projector::missing`],
+//! [`Projector::restore`]); the driver keeps settled visits wherever it likes (the view
+//! tables, a replay's scratch store) and the outcome is the same as if none had been let go.
 
 use crate::rules::RuleBook;
 use crate::visit::{event_id, Visit};
@@ -14,7 +21,7 @@ use chrono::{DateTime, Utc};
 use saoma_domain::inspection::InspectionEvent;
 use saoma_domain::registry::RegistryEvent;
 use saoma_domain::seal::Sealed;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// One entry of the global log, parsed.
@@ -49,6 +56,15 @@ pub enum ProjectError {
     OutOfOrder { position: u64, last: u64 },
 }
 
+/// A visit the projector let go, as it was last: its history row and figures are final unless
+/// a later event brings it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The log position of its `CodeIssued`.
+    pub issued_position: u64,
+    pub visit: Visit,
+}
+
 /// What one step changed: the visits to store again and the warnings that fired.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Changes {
@@ -68,6 +84,10 @@ pub struct Projector {
     visits: HashMap<Uuid, Visit>,
     /// Position at which each visit was issued, for a stable order of history.
     issued_at_position: HashMap<Uuid, u64>,
+    /// How long a visit is held after its last deadline; `None`: for ever.
+    retention: Option<chrono::Duration>,
+    /// (when a held visit may be let go, which), with a retention only.
+    settling: BTreeSet<(DateTime<Utc>, Uuid)>,
     warnings: WarningEngine,
     position: u64,
     clock: Option<DateTime<Utc>>,
@@ -78,10 +98,74 @@ impl Projector {
         Projector {
             visits: HashMap::new(),
             issued_at_position: HashMap::new(),
+            retention: None,
+            settling: BTreeSet::new(),
             warnings: WarningEngine::new(book),
             position: 0,
             clock: None,
         }
+    }
+
+    /// Lets visits go `retention` after their last deadline (see [`Projector::settle`]).
+    pub fn with_retention(mut self, retention: chrono::Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// How many visits are held.
+    pub fn held(&self) -> usize {
+        self.visits.len()
+    }
+
+    /// The inspection `entry` belongs to when its visit was let go and must be restored
+    /// before `entry` is applied.
+    pub fn missing(&self, entry: &LogEvent) -> Option<Uuid> {
+        let LogEvent::Inspection(e) = entry else {
+            return None;
+        };
+        if matches!(e.event, InspectionEvent::CodeIssued { .. }) {
+            return None;
+        }
+        let id: Uuid = e.stream.rsplit('/').next()?.parse().ok()?;
+        (!self.visits.contains_key(&id)).then_some(id)
+    }
+
+    /// Takes back a visit let go earlier, for a later event of it; held for the retention
+    /// from now.
+    pub fn restore(&mut self, settled: Settled) {
+        let id = settled.visit.inspection_id;
+        if self.visits.contains_key(&id) {
+            return;
+        }
+        self.issued_at_position.insert(id, settled.issued_position);
+        self.visits.insert(id, settled.visit);
+        if let (Some(retention), Some(clock)) = (self.retention, self.clock) {
+            self.settling.insert((clock + retention, id));
+        }
+    }
+
+    /// Lets go of the visits whose last deadline is more than the retention ago, in the order
+    /// they settle; nothing without a retention.
+    pub fn settle(&mut self) -> Vec<Settled> {
+        let mut out = Vec::new();
+        let Some(clock) = self.clock else { return out };
+        while let Some(&(at, id)) = self.settling.first() {
+            if at > clock {
+                break;
+            }
+            // One entry per held visit: made when it is issued or restored.
+            self.settling.pop_first();
+            if let (Some(visit), Some(issued_position)) = (
+                self.visits.remove(&id),
+                self.issued_at_position.remove(&id),
+            ) {
+                out.push(Settled {
+                    issued_position,
+                    visit,
+                });
+            }
+        }
+        out
     }
 
     /// The last position applied; 0 before the first.
@@ -165,6 +249,10 @@ impl Projector {
                     position,
                     inspection: id.to_string(),
                 });
+            }
+            if let Some(retention) = self.retention {
+                let at = self.warnings.settles_at(&issued) + retention;
+                self.settling.insert((at, id));
             }
             self.visits.insert(id, issued);
             self.issued_at_position.insert(id, position);
@@ -393,6 +481,60 @@ mod tests {
         // The same log replayed gives the same warnings, byte for byte.
         let (_, again) = log.project(Some(shanghai("2026-03-06 00:30:00")));
         assert_eq!(after, again);
+    }
+
+    #[test]
+    fn visits_let_go_and_restored_for_late_events_give_what_holding_them_all_gives() {
+        let mut log = Log::new();
+        let (e1, e2) = (fx::enterprise(1, "430200"), fx::enterprise(2, "430200"));
+        let v1 = log.issue(1, fx::code(&market(), &e1, "2026-03-05"));
+        log.scan(v1, "2026-03-05 10:00:00");
+        let v2 = log.issue(2, fx::code(&market(), &e2, "2026-03-12"));
+        log.scan(v2, "2026-03-12 10:00:00");
+        log.report(v2, "2026-03-12 11:00:00");
+        let v3 = log.issue(3, fx::code(&market(), &e1, "2026-05-19"));
+        // Months after v1's deadlines: v1 has been let go and must come back for these.
+        log.report(v1, "2026-05-20 09:00:00");
+        log.rate(v1, "2026-05-20 10:00:00", 1, Some("拖延"));
+        log.scan(v3, "2026-05-19 10:00:00");
+        let until = shanghai("2026-08-01 00:00:00");
+        let (all, expected) = log.project(Some(until));
+
+        let book = RuleBook::single(fx::rules()).unwrap();
+        let mut p = Projector::new(book).with_retention(chrono::Duration::zero());
+        let mut kept: HashMap<Uuid, Settled> = HashMap::new();
+        let mut warnings = Vec::new();
+        let mut restored = Vec::new();
+        for (position, e) in &log.entries {
+            if let Some(id) = p.missing(e) {
+                restored.push(id);
+                p.restore(kept.remove(&id).expect("let go earlier"));
+            }
+            warnings.extend(p.apply(*position, e).unwrap().warnings);
+            kept.extend(p.settle().into_iter().map(|s| (s.visit.inspection_id, s)));
+        }
+        warnings.extend(p.advance(until));
+        kept.extend(p.settle().into_iter().map(|s| (s.visit.inspection_id, s)));
+        warnings.sort_by(|a, b| a.id.cmp(&b.id));
+
+        // With no retention at all v1 is let go again after each of its two late events.
+        assert_eq!(restored, vec![v1, v1], "only v1 had events after letting go");
+        assert_eq!(p.held(), 0, "every deadline is past at the end");
+        assert_eq!(warnings, expected);
+        assert!(!expected.is_empty());
+        let mut settled: Vec<Settled> = kept.into_values().collect();
+        settled.sort_by_key(|s| s.issued_position);
+        let held: Vec<(u64, &Visit)> = all
+            .visits_in_order()
+            .into_iter()
+            .map(|v| (all.issued_position(&v.inspection_id).unwrap(), v))
+            .collect();
+        let let_go: Vec<(u64, &Visit)> = settled
+            .iter()
+            .map(|s| (s.issued_position, &s.visit))
+            .collect();
+        assert_eq!(let_go, held);
+        assert_eq!(let_go[0].1.rating.as_ref().map(|r| r.level), Some(1));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use saoma_domain::inspection::{
 };
 use saoma_domain::registry::{Agency, Item};
 use saoma_domain::seal::Sealed;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A stored event's id: `{stream}/{sequence}`, e.g. `inspection/6f1c…/3`, the same id the NATS
@@ -21,27 +21,27 @@ pub fn event_id<E>(e: &Sealed<E>) -> EventId {
 }
 
 /// One step of a visit: when it happened (the time the rules judge) and which event proves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub at: DateTime<Utc>,
     pub event: EventId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rating {
     pub level: u8,
     pub comment: Option<String>,
     pub step: Step,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     pub by: Scanner,
     pub reason: ScanRefusal,
     pub step: Step,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Visit {
     pub inspection_id: Uuid,
     pub kind: InspectionKind,

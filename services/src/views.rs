@@ -29,8 +29,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Events read and written per step.
+/// Events read per query.
 const PAGE: u64 = 1_024;
+/// Most events one write accounts for: a step reads pages until it has caught up or holds
+/// this many, then writes each touched inspection's row once.
+const STEP: u64 = 8 * PAGE;
+/// Shortest time between two rounds while events keep coming: an inspection whose events
+/// follow each other quickly (shown, scanned, rated) is written once per round, not once
+/// per event, and the views are at most about this far behind the log.
+const MIN_ROUND: Duration = Duration::from_millis(500);
 /// Longest wait between attempts while the store fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -147,31 +154,39 @@ impl LiveViews {
         self.lock.release().await;
     }
 
-    /// Applies and writes the next page of the log; returns how many events it applied. The
-    /// write fails with `StoreError::CursorMoved` when the stored views are no longer where
-    /// this projection left them (emptied by `saoma rebuild-views`, or written by another
-    /// process); the caller then rebuilds from the store.
+    /// Applies the next pages of the log (up to [`STEP`] events) and writes them in one
+    /// transaction; returns how many events it applied. The write fails with
+    /// `StoreError::CursorMoved` when the stored views are no longer where this projection
+    /// left them (emptied by `saoma rebuild-views`, or written by another process); the
+    /// caller then rebuilds from the store.
     pub async fn step(&mut self) -> Result<u64, ViewError> {
-        let rows = self
-            .store
-            .events_after(self.projector.position(), PAGE)
-            .await?;
         let mut touched = BTreeSet::new();
         let mut warnings = Vec::new();
-        for row in &rows {
-            let changes = self.projector.apply(row.position, &log_event(row)?)?;
-            touched.extend(changes.visits);
-            warnings.extend(
-                changes
-                    .warnings
-                    .iter()
-                    .map(|w| stored_warning(w, row.position)),
-            );
+        let mut applied = 0;
+        while applied < STEP {
+            let rows = self
+                .store
+                .events_after(self.projector.position(), PAGE.min(STEP - applied))
+                .await?;
+            for row in &rows {
+                let changes = self.projector.apply(row.position, &log_event(row)?)?;
+                touched.extend(changes.visits);
+                warnings.extend(
+                    changes
+                        .warnings
+                        .iter()
+                        .map(|w| stored_warning(w, row.position)),
+                );
+            }
+            applied += rows.len() as u64;
+            if (rows.len() as u64) < PAGE {
+                break;
+            }
         }
-        if !rows.is_empty() {
+        if applied > 0 {
             self.write(&touched, warnings).await?;
         }
-        Ok(rows.len() as u64)
+        Ok(applied)
     }
 
     /// Lets time pass to `now` minus the grace period and writes the warnings that fired, and
@@ -228,7 +243,9 @@ impl LiveViews {
                 continue;
             };
             let row = visit.history_row();
-            for o in &visit.officers {
+            // An inspection's officers are those of its code: written once, when it is issued.
+            let issued_now = issued_position > self.written_position;
+            for o in visit.officers.iter().filter(|_| issued_now) {
                 batch.officers.push(StoredOfficer {
                     officer: o.id.key(),
                     name: o.name.clone(),
@@ -265,6 +282,7 @@ pub async fn run(
     let mut views: Option<LiveViews> = None;
     let mut wake_alive = true;
     loop {
+        let round = tokio::time::Instant::now();
         let result = async {
             let v = match views.as_mut() {
                 Some(v) => v,
@@ -274,7 +292,7 @@ pub async fn run(
                     views.insert(v)
                 }
             };
-            while v.step().await? == PAGE {}
+            while v.step().await? == STEP {}
             v.tick(Utc::now()).await?;
             Ok::<u64, ViewError>(v.position())
         }
@@ -299,6 +317,10 @@ pub async fn run(
             }
         }
         let stopping = *stop.borrow()
+            || tokio::select! {
+                _ = tokio::time::sleep_until(round + MIN_ROUND) => false,
+                _ = stop.wait_for(|s| *s) => true,
+            }
             || tokio::select! {
                 _ = tokio::time::sleep(backoff) => false,
                 changed = wake.changed(), if wake_alive => {
