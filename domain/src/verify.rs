@@ -235,6 +235,18 @@ impl LogVerifier {
         self.checked
     }
 
+    /// Lets go of a stream's chain (its last sequence and hash), for a caller that keeps it
+    /// until the stream's next event and gives it back with [`LogVerifier::resume`]; memory
+    /// then depends on the streams in use, not on all streams ever seen.
+    pub fn forget(&mut self, stream: &str) -> Option<Chain> {
+        self.chains.remove(stream)
+    }
+
+    /// Takes back a chain let go with [`LogVerifier::forget`].
+    pub fn resume(&mut self, stream: String, chain: Chain) {
+        self.chains.insert(stream, chain);
+    }
+
     /// Step 2: links one prepared event after everything linked before it; returns the
     /// signatures it needs (none when signatures are not checked).
     pub fn link(&mut self, p: Prepared, checks: &mut Vec<SignatureCheck>) -> Result<(), Broken> {
@@ -499,6 +511,24 @@ mod tests {
         for (i, e) in log("2026-03-02T09:59:00Z").iter().enumerate() {
             v.check(i as u64 + 1, e).unwrap();
         }
+    }
+
+    #[test]
+    fn a_chain_let_go_and_taken_back_links_the_next_event_as_before() {
+        let l = log("2026-03-02T09:59:00Z");
+        let stream = "Inspection/00000000-0000-0000-0000-000000000000";
+        let mut v = LogVerifier::new([PublicKey(notary().verifying_key())], true);
+        v.check(1, &l[0]).unwrap();
+        v.check(2, &l[1]).unwrap();
+        let chain = v.forget(stream).expect("the stream's chain");
+        assert_eq!(chain.version, 1);
+        // Without its chain the next event looks like a stream starting in the middle.
+        let mut fresh = LogVerifier::new([PublicKey(notary().verifying_key())], true);
+        fresh.check(1, &l[0]).unwrap();
+        assert!(fresh.check(3, &l[2]).is_err());
+        v.resume(stream.to_string(), chain);
+        v.check(3, &l[2]).unwrap();
+        assert_eq!(v.checked().events, 3);
     }
 
     #[test]

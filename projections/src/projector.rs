@@ -155,16 +155,34 @@ impl Projector {
             }
             // One entry per held visit: made when it is issued or restored.
             self.settling.pop_first();
-            if let (Some(visit), Some(issued_position)) = (
-                self.visits.remove(&id),
-                self.issued_at_position.remove(&id),
-            ) {
+            if let (Some(visit), Some(issued_position)) =
+                (self.visits.remove(&id), self.issued_at_position.remove(&id))
+            {
                 out.push(Settled {
                     issued_position,
                     visit,
                 });
             }
         }
+        out
+    }
+
+    /// Lets go of every visit still held, in the order they were issued (the end of a
+    /// replay).
+    pub fn settle_all(&mut self) -> Vec<Settled> {
+        self.settling.clear();
+        let mut out: Vec<Settled> = self
+            .visits
+            .drain()
+            .filter_map(|(id, visit)| {
+                let issued_position = self.issued_at_position.remove(&id)?;
+                Some(Settled {
+                    issued_position,
+                    visit,
+                })
+            })
+            .collect();
+        out.sort_by_key(|s| s.issued_position);
         out
     }
 
@@ -518,7 +536,11 @@ mod tests {
         warnings.sort_by(|a, b| a.id.cmp(&b.id));
 
         // With no retention at all v1 is let go again after each of its two late events.
-        assert_eq!(restored, vec![v1, v1], "only v1 had events after letting go");
+        assert_eq!(
+            restored,
+            vec![v1, v1],
+            "only v1 had events after letting go"
+        );
         assert_eq!(p.held(), 0, "every deadline is past at the end");
         assert_eq!(warnings, expected);
         assert!(!expected.is_empty());

@@ -9,6 +9,10 @@
 //! fire when their deadline passes even if no event arrives. The grace period covers events
 //! recorded before a deadline but positioned after it, so the live views equal a replay.
 //!
+//! Memory: a visit is held while its deadlines are ahead (plus [`RETENTION_DAYS`]); after that
+//! its row is final in the view table, and a late event of it refolds the visit from its
+//! stream in the store before it is applied.
+//!
 //! One projection per database: on PostgreSQL the projecting process holds a session advisory
 //! lock; other `saoma serve` processes on the same database stand by and take over when it
 //! stops or dies.
@@ -20,11 +24,12 @@ use crate::store::{
 use chrono::{DateTime, Utc};
 use saoma_domain::seal::{parse_stored, SealError};
 use saoma_projections::history::time;
-use saoma_projections::projector::{LogEvent, ProjectError, Projector};
+use saoma_projections::projector::{LogEvent, ProjectError, Projector, Settled};
 use saoma_projections::rules::RuleBook;
+use saoma_projections::visit::Visit;
 use saoma_projections::warnings::Warning;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -38,6 +43,8 @@ const STEP: u64 = 8 * PAGE;
 /// follow each other quickly (shown, scanned, rated) is written once per round, not once
 /// per event, and the views are at most about this far behind the log.
 const MIN_ROUND: Duration = Duration::from_millis(500);
+/// How long a visit is held after its last deadline.
+pub const RETENTION_DAYS: i64 = 7;
 /// Longest wait between attempts while the store fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -123,7 +130,8 @@ impl LiveViews {
     pub async fn open(store: Store, book: RuleBook, grace: Duration) -> Result<Self, ViewError> {
         let lock = store.try_lock_views().await?.ok_or(ViewError::Standby)?;
         let cursor = store.cursor(VIEWS_CURSOR).await?;
-        let mut projector = Projector::new(book);
+        let mut projector =
+            Projector::new(book).with_retention(chrono::Duration::days(RETENTION_DAYS));
         while projector.position() < cursor {
             let limit = (cursor - projector.position()).min(PAGE * 4);
             let rows = store.events_after(projector.position(), limit).await?;
@@ -131,7 +139,15 @@ impl LiveViews {
                 break;
             }
             for row in &rows {
-                projector.apply(row.position, &log_event(row)?)?;
+                let entry = log_event(row)?;
+                if projector.missing(&entry).is_some() {
+                    if let Some(s) = refold(&store, row).await? {
+                        projector.restore(s);
+                    }
+                }
+                projector.apply(row.position, &entry)?;
+                // Their rows are in the table already.
+                projector.settle();
             }
         }
         Ok(LiveViews {
@@ -161,6 +177,8 @@ impl LiveViews {
     /// caller then rebuilds from the store.
     pub async fn step(&mut self) -> Result<u64, ViewError> {
         let mut touched = BTreeSet::new();
+        // Visits let go during this step: their last rows are written with it.
+        let mut settled = BTreeMap::new();
         let mut warnings = Vec::new();
         let mut applied = 0;
         while applied < STEP {
@@ -169,8 +187,24 @@ impl LiveViews {
                 .events_after(self.projector.position(), PAGE.min(STEP - applied))
                 .await?;
             for row in &rows {
-                let changes = self.projector.apply(row.position, &log_event(row)?)?;
+                let entry = log_event(row)?;
+                if let Some(id) = self.projector.missing(&entry) {
+                    let back = match settled.remove(&id) {
+                        Some(s) => Some(s),
+                        None => refold(&self.store, row).await?,
+                    };
+                    if let Some(s) = back {
+                        self.projector.restore(s);
+                    }
+                }
+                let changes = self.projector.apply(row.position, &entry)?;
                 touched.extend(changes.visits);
+                settled.extend(
+                    self.projector
+                        .settle()
+                        .into_iter()
+                        .map(|s| (s.visit.inspection_id, s)),
+                );
                 warnings.extend(
                     changes
                         .warnings
@@ -184,7 +218,7 @@ impl LiveViews {
             }
         }
         if applied > 0 {
-            self.write(&touched, warnings).await?;
+            self.write(&touched, &settled, warnings).await?;
         }
         Ok(applied)
     }
@@ -200,13 +234,16 @@ impl LiveViews {
             .map(|w| stored_warning(w, position))
             .collect();
         let n = fired.len();
+        // Let go between events too; a visit's row was written when it last changed.
+        self.projector.settle();
         let stale = match (self.written_clock, self.projector.clock()) {
             (Some(written), Some(clock)) => clock - written >= chrono::Duration::seconds(1),
             (None, Some(_)) => true,
             (_, None) => false,
         };
         if n > 0 || stale {
-            self.write(&BTreeSet::new(), fired).await?;
+            self.write(&BTreeSet::new(), &BTreeMap::new(), fired)
+                .await?;
             self.checked = std::time::Instant::now();
         } else if self.checked.elapsed() >= std::time::Duration::from_secs(1) {
             // Idle: notice within a second when the views were emptied underneath.
@@ -227,6 +264,7 @@ impl LiveViews {
     async fn write(
         &mut self,
         touched: &BTreeSet<Uuid>,
+        settled: &BTreeMap<Uuid, Settled>,
         warnings: Vec<StoredWarning>,
     ) -> Result<(), ViewError> {
         let mut batch = ViewBatch {
@@ -237,8 +275,12 @@ impl LiveViews {
             ..ViewBatch::default()
         };
         for id in touched {
-            let (Some(visit), Some(issued_position)) =
-                (self.projector.visit(id), self.projector.issued_position(id))
+            let held = self
+                .projector
+                .visit(id)
+                .zip(self.projector.issued_position(id));
+            let Some((visit, issued_position)) =
+                held.or_else(|| settled.get(id).map(|s| (&s.visit, s.issued_position)))
             else {
                 continue;
             };
@@ -264,6 +306,30 @@ impl LiveViews {
         self.written_position = batch.cursor;
         Ok(())
     }
+}
+
+/// A visit let go earlier, refolded from its stream's events before `row` (which belongs to
+/// it); `None` when the stream has no `CodeIssued` before it.
+async fn refold(store: &Store, row: &LoggedRow) -> Result<Option<Settled>, ViewError> {
+    let rows = store
+        .stream_before(&row.aggregate_type, &row.aggregate_id, row.position)
+        .await?;
+    let mut visit: Option<(u64, Visit)> = None;
+    for r in &rows {
+        let LogEvent::Inspection(e) = log_event(r)? else {
+            continue;
+        };
+        match visit.as_mut() {
+            None => visit = Visit::issued(&e).map(|v| (r.position, v)),
+            Some((_, v)) => {
+                v.apply(&e);
+            }
+        }
+    }
+    Ok(visit.map(|(issued_position, visit)| Settled {
+        issued_position,
+        visit,
+    }))
 }
 
 /// The background task: follows the log until `stop`, waking when the sequencer gives new

@@ -14,6 +14,7 @@ const TRY_LOCK_POSTGRES: &str = include_str!("sql/log_try_lock_postgres.sql");
 const UNPOSITIONED: &str = include_str!("sql/log_unpositioned.sql");
 const MAX_POSITION: &str = include_str!("sql/log_max_position.sql");
 const EVENTS_AFTER: &str = include_str!("sql/log_events_after.sql");
+const STREAM_BEFORE: &str = include_str!("sql/log_stream_before.sql");
 const CURSOR: &str = include_str!("sql/log_cursor.sql");
 pub(super) const SET_CURSOR: &str = include_str!("sql/log_set_cursor.sql");
 
@@ -41,6 +42,19 @@ impl LoggedRow {
 }
 
 type RawLogged = (i64, String, String, i64, String, String);
+
+fn logged(
+    (position, aggregate_type, aggregate_id, sequence, event_type, text): RawLogged,
+) -> LoggedRow {
+    LoggedRow {
+        position: from_sql(position),
+        aggregate_type,
+        aggregate_id,
+        sequence: from_sql(sequence),
+        event_type,
+        payload_text: text,
+    }
+}
 
 impl Store {
     /// One sequencer round: gives up to `limit` events that have no position yet the next
@@ -120,20 +134,36 @@ impl Store {
                     .await?
             }
         };
-        rows.into_iter()
-            .map(
-                |(position, aggregate_type, aggregate_id, sequence, event_type, text)| {
-                    Ok(LoggedRow {
-                        position: from_sql(position),
-                        aggregate_type,
-                        aggregate_id,
-                        sequence: from_sql(sequence),
-                        event_type,
-                        payload_text: text,
-                    })
-                },
-            )
-            .collect()
+        Ok(rows.into_iter().map(logged).collect())
+    }
+
+    /// The events of one stream positioned before `position`, in stream order.
+    pub async fn stream_before(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        position: u64,
+    ) -> Result<Vec<LoggedRow>, StoreError> {
+        let before = to_sql(position);
+        let rows: Vec<RawLogged> = match &self.db {
+            Db::Sqlite(p) => {
+                sqlx::query_as(STREAM_BEFORE)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(before)
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(STREAM_BEFORE)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(before)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(logged).collect())
     }
 
     /// The last position the follower `name` has fully handled; 0 when it has none yet.
@@ -379,6 +409,16 @@ mod tests {
         assert_eq!(page[0].event_type, "CodeShown");
         assert_eq!(page[0].payload().unwrap()["sequence"], 3);
         assert!(store.events_after(5, 10).await.unwrap().is_empty());
+        commit(&store, "b", 1).await;
+        store.assign_positions(100).await.unwrap();
+        let stream: Vec<u64> = store
+            .stream_before("Inspection", "a", 5)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.sequence)
+            .collect();
+        assert_eq!(stream, [1, 2, 3, 4], "one stream, before position 5");
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 use crate::support::{spawn_app, spawn_app_with, Backend, TestApp, ADMIN_TOKEN};
 use chrono::{DateTime, Duration, Utc};
 use clap::Parser as _;
+use futures_util::TryStreamExt as _;
 use saoma_projections::rules::RuleBook;
 use saoma_services::config::Settings;
 use saoma_services::replay::{replay_store, write_reports, ReplayArgs};
@@ -154,17 +155,12 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
 
     let live_rows = all_history(&store).await;
     let replay_rows: Vec<_> = replayed
-        .projector
-        .visits_in_order()
-        .into_iter()
-        .map(|v| {
-            let id = v.inspection_id;
-            (
-                replayed.projector.issued_position(&id).unwrap(),
-                v.history_row(),
-            )
-        })
-        .collect();
+        .scratch
+        .visits()
+        .map_ok(|(position, v)| (position, v.history_row()))
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(live_rows.len(), replay_rows.len());
     assert!(
         live_rows == replay_rows,
@@ -175,7 +171,8 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
 
     let live_warnings = all_warnings(&store).await;
     let mut replay_warnings = BTreeMap::new();
-    for w in &replayed.warnings {
+    let replayed_warnings: Vec<_> = replayed.scratch.warnings().try_collect().await.unwrap();
+    for w in &replayed_warnings {
         let mut s = stored_warning(w, 0);
         s.position = 0;
         replay_warnings.insert(s.id.clone(), s);
@@ -233,7 +230,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
         .await
         .unwrap();
     let c = tempfile::tempdir().unwrap();
-    write_reports(&fast, false, c.path()).unwrap();
+    write_reports(&fast, false, c.path()).await.unwrap();
     let dc = digest_dir(c.path());
     for file in [
         "history.csv",

@@ -1,9 +1,15 @@
 //! `saoma replay --out DIR`: reads the whole log from the configured store in position order,
-//! checks every hash, chain link and signature as it goes, rebuilds every view in memory and
-//! writes the reports: `history.csv`, `warnings.csv`, `satisfaction.csv`, `frequency.csv`
+//! checks every hash, chain link and signature as it goes, rebuilds every view and writes the
+//! reports: `history.csv`, `warnings.csv`, `satisfaction.csv`, `frequency.csv`
 //! (inspections per enterprise and year, beside the year before), `summary.json` and
 //! `report.html`. The same log gives byte-identical files: nothing in them depends on the
 //! clock, the machine or hash-map order (the as-of time defaults to the last event's).
+//!
+//! Memory does not grow with the log: a visit is held while its deadlines are ahead (plus
+//! [`RETENTION_DAYS`]), then parked with its stream's chain in a scratch store on disk, from which
+//! a late event takes it back and the reports are read at the end.
+
+pub mod scratch;
 
 use crate::config::Settings;
 use crate::parallel;
@@ -12,6 +18,7 @@ use crate::serve::{notary_key_path, open_store};
 use crate::views::log_entry;
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use saoma_domain::keys::PublicKey;
@@ -20,15 +27,21 @@ use saoma_projections::history::time;
 use saoma_projections::projector::Projector;
 use saoma_projections::satisfaction::Satisfaction;
 use saoma_projections::warnings::Warning;
+use scratch::{Parked, Scratch};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// Events read from the store per query.
 const PAGE: u64 = 4_096;
 /// Signatures per ed25519 batch verification.
 const SIGNATURE_BATCH: usize = 64;
+/// How long a visit is held after its last deadline: later events of it (a rating, a
+/// feedback, a late result) are then applied without a trip to the scratch store.
+pub const RETENTION_DAYS: i64 = 7;
+/// The latest warnings listed in the report.
+const REPORT_WARNINGS: usize = 50;
 
 fn broken(b: Broken) -> anyhow::Error {
     anyhow::anyhow!("the log does not verify: {b}")
@@ -66,6 +79,10 @@ pub struct RunStats {
     pub replay_seconds: f64,
     /// Writing the reports.
     pub report_seconds: f64,
+    /// Most visits held in memory at once.
+    pub peak_visits_held: u64,
+    /// Visits taken back from the scratch store for a late event.
+    pub visits_restored: u64,
     pub events_per_second: f64,
     /// Peak resident memory of this process (`VmHWM`), when the system reports it.
     pub peak_memory_bytes: Option<u64>,
@@ -94,21 +111,23 @@ pub struct Summary {
     pub years: Vec<saoma_projections::satisfaction::YearFrequency>,
 }
 
-/// Everything a replay rebuilt.
+/// Everything a replay rebuilt: every visit and warning, in the scratch store.
 pub struct Replayed {
-    pub projector: Projector,
-    pub warnings: Vec<Warning>,
+    pub scratch: Scratch,
+    pub log_position: u64,
     pub checked: Checked,
     pub as_of: DateTime<Utc>,
     /// Bytes of stored event JSON read.
     pub payload_bytes: u64,
+    pub peak_visits_held: u64,
+    pub visits_restored: u64,
 }
 
 pub async fn run(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<Summary> {
     let start = std::time::Instant::now();
     let replayed = replay_store(settings, args.as_of, !args.no_signatures, true).await?;
     let replay_seconds = start.elapsed().as_secs_f64();
-    let summary = write_reports(&replayed, !args.no_signatures, &args.out)?;
+    let summary = write_reports(&replayed, !args.no_signatures, &args.out).await?;
     if args.stats {
         let stats = RunStats {
             events: replayed.checked.events,
@@ -120,6 +139,8 @@ pub async fn run(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<Summa
             payload_bytes: replayed.payload_bytes,
             replay_seconds,
             report_seconds: start.elapsed().as_secs_f64() - replay_seconds,
+            peak_visits_held: replayed.peak_visits_held,
+            visits_restored: replayed.visits_restored,
             #[allow(clippy::cast_precision_loss)]
             events_per_second: replayed.checked.events as f64 / replay_seconds.max(1e-9),
             peak_memory_bytes: peak_memory_bytes(),
@@ -129,8 +150,8 @@ pub async fn run(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<Summa
     Ok(summary)
 }
 
-/// Reads and checks the configured store's whole log and rebuilds every view in memory; the
-/// clock ends at `as_of` (default: the last event's recorded time).
+/// Reads and checks the configured store's whole log and rebuilds every view; the clock ends
+/// at `as_of` (default: the last event's recorded time).
 pub async fn replay_store(
     settings: &Settings,
     as_of: Option<DateTime<Utc>>,
@@ -147,10 +168,11 @@ pub async fn replay_store(
         ProgressBar::hidden()
     };
     let mut verifier = LogVerifier::new([notary], signatures);
-    let mut projector = Projector::new(book);
-    let mut warnings = Vec::new();
+    let mut projector = Projector::new(book).with_retention(chrono::Duration::days(RETENTION_DAYS));
+    let mut scratch = Scratch::create().await?;
     let mut last_recorded = None;
     let mut payload_bytes = 0u64;
+    let (mut peak_visits_held, mut visits_restored) = (0usize, 0u64);
     loop {
         let rows = store.events_after(projector.position(), PAGE).await?;
         if rows.is_empty() {
@@ -178,13 +200,26 @@ pub async fn replay_store(
         let mut checks = Vec::new();
         let mut linked = Ok(());
         for (row, (checked, entry)) in rows.iter().zip(prepared) {
+            // A late event of a visit let go: take it and its chain back first.
+            if let Some(id) = entry.as_ref().ok().and_then(|e| projector.missing(e)) {
+                if let Some(parked) = scratch.unpark(id).await? {
+                    if let Some(chain) = parked.chain {
+                        verifier.resume(stream_of(&parked.settled.visit), chain);
+                    }
+                    projector.restore(parked.settled);
+                    visits_restored += 1;
+                }
+            }
             if let Err(b) = checked.and_then(|c| verifier.link(c, &mut checks)) {
                 linked = Err(b);
                 break;
             }
             let entry = entry?;
             last_recorded = Some(entry.recorded_at());
-            warnings.extend(projector.apply(row.position, &entry)?.warnings);
+            let changes = projector.apply(row.position, &entry)?;
+            scratch.warn(changes.warnings).await?;
+            peak_visits_held = peak_visits_held.max(projector.held());
+            park(&mut scratch, &mut verifier, projector.settle()).await?;
         }
         // Signatures of the events before a broken link come first: the first broken
         // position is named, whatever broke there.
@@ -210,14 +245,39 @@ pub async fn replay_store(
     let as_of = as_of
         .or(last_recorded)
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    warnings.extend(projector.advance(as_of));
+    scratch.warn(projector.advance(as_of)).await?;
+    park(&mut scratch, &mut verifier, projector.settle_all()).await?;
+    scratch.flush().await?;
     Ok(Replayed {
-        projector,
-        warnings,
+        scratch,
+        log_position: projector.position(),
         checked: verifier.checked(),
         as_of,
         payload_bytes,
+        peak_visits_held: peak_visits_held as u64,
+        visits_restored,
     })
+}
+
+/// The stream of a visit's events: its `CodeIssued`'s id without the sequence.
+fn stream_of(visit: &saoma_projections::visit::Visit) -> String {
+    let id = &visit.issued.event;
+    id.rsplit_once('/')
+        .map_or(id.as_str(), |(s, _)| s)
+        .to_string()
+}
+
+/// Parks visits let go, with their stream's chain.
+async fn park(
+    scratch: &mut Scratch,
+    verifier: &mut LogVerifier,
+    settled: Vec<saoma_projections::projector::Settled>,
+) -> anyhow::Result<()> {
+    for s in settled {
+        let chain = verifier.forget(&stream_of(&s.visit));
+        scratch.park(Parked { settled: s, chain }).await?;
+    }
+    Ok(())
 }
 
 fn notary_public_key(settings: &Settings) -> anyhow::Result<PublicKey> {
@@ -240,19 +300,43 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
-/// Writes every report for `replayed` into `out`.
-pub fn write_reports(replayed: &Replayed, signatures: bool, out: &Path) -> anyhow::Result<Summary> {
+/// Writes every report for `replayed` into `out`, reading the visits and warnings back from
+/// the scratch store one at a time.
+pub async fn write_reports(
+    replayed: &Replayed,
+    signatures: bool,
+    out: &Path,
+) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let visits = replayed.projector.visits_in_order();
-    let mut warnings = replayed.warnings.clone();
-    warnings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-    warnings.dedup_by(|a, b| a.id == b.id);
+    let mut summary = Summary {
+        as_of: time(replayed.as_of),
+        log_position: replayed.log_position,
+        checked: replayed.checked,
+        signatures_checked: signatures,
+        inspections: 0,
+        warnings: 0,
+        warnings_by_rule: BTreeMap::new(),
+        warnings_by_agency: BTreeMap::new(),
+        inspections_by_month: BTreeMap::new(),
+        years: Vec::new(),
+    };
 
+    let mut satisfaction = Satisfaction::default();
     let mut csv = csv::Writer::from_path(out.join("history.csv"))?;
-    for v in &visits {
+    let mut visits = std::pin::pin!(replayed.scratch.visits());
+    while let Some((_, v)) = visits.try_next().await? {
         csv.serialize(v.history_row())?;
+        satisfaction.add(&v);
+        summary.inspections += 1;
+        if v.revoked.is_none() && v.is_inspection() {
+            *summary
+                .inspections_by_month
+                .entry(v.date.format("%Y-%m").to_string())
+                .or_default() += 1;
+        }
     }
     csv.flush()?;
+    summary.years = satisfaction.years();
 
     let mut csv = csv::Writer::from_path(out.join("warnings.csv"))?;
     csv.write_record([
@@ -268,7 +352,9 @@ pub fn write_reports(replayed: &Replayed, signatures: bool, out: &Path) -> anyho
         "evidence",
         "detail",
     ])?;
-    for w in &warnings {
+    let mut latest = VecDeque::with_capacity(REPORT_WARNINGS + 1);
+    let mut warnings = std::pin::pin!(replayed.scratch.warnings());
+    while let Some(w) = warnings.try_next().await? {
         csv.write_record([
             w.id.as_str(),
             w.rule.code(),
@@ -282,13 +368,21 @@ pub fn write_reports(replayed: &Replayed, signatures: bool, out: &Path) -> anyho
             &w.evidence.join(";"),
             &w.detail,
         ])?;
+        summary.warnings += 1;
+        *summary
+            .warnings_by_rule
+            .entry(w.rule.code().to_string())
+            .or_default() += 1;
+        for a in &w.agencies {
+            *summary.warnings_by_agency.entry(a.clone()).or_default() += 1;
+        }
+        latest.push_back(w);
+        if latest.len() > REPORT_WARNINGS {
+            latest.pop_front();
+        }
     }
     csv.flush()?;
 
-    let mut satisfaction = Satisfaction::default();
-    for v in &visits {
-        satisfaction.add(v);
-    }
     let mut csv = csv::Writer::from_path(out.join("satisfaction.csv"))?;
     csv.write_record([
         "dimension",
@@ -332,38 +426,10 @@ pub fn write_reports(replayed: &Replayed, signatures: bool, out: &Path) -> anyho
     }
     csv.flush()?;
 
-    let mut summary = Summary {
-        as_of: time(replayed.as_of),
-        log_position: replayed.projector.position(),
-        checked: replayed.checked,
-        signatures_checked: signatures,
-        inspections: visits.len() as u64,
-        warnings: warnings.len() as u64,
-        warnings_by_rule: BTreeMap::new(),
-        warnings_by_agency: BTreeMap::new(),
-        inspections_by_month: BTreeMap::new(),
-        years: satisfaction.years(),
-    };
-    for w in &warnings {
-        *summary
-            .warnings_by_rule
-            .entry(w.rule.code().to_string())
-            .or_default() += 1;
-        for a in &w.agencies {
-            *summary.warnings_by_agency.entry(a.clone()).or_default() += 1;
-        }
-    }
-    for v in &visits {
-        if v.revoked.is_none() && v.is_inspection() {
-            *summary
-                .inspections_by_month
-                .entry(v.date.format("%Y-%m").to_string())
-                .or_default() += 1;
-        }
-    }
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(out.join("summary.json"), json + "\n")?;
-    let html = report::render(&summary, &satisfaction, &warnings);
+    let latest: Vec<Warning> = latest.into();
+    let html = report::render(&summary, &satisfaction, &latest);
     std::fs::write(out.join("report.html"), html)?;
     Ok(summary)
 }
