@@ -26,7 +26,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     })
 }
 
-fn keys_dir(settings: &Settings) -> PathBuf {
+pub fn keys_dir(settings: &Settings) -> PathBuf {
     settings.data_dir.join("keys")
 }
 

@@ -165,6 +165,11 @@ impl LiveViews {
         self.projector.position()
     }
 
+    /// How many visits the projection holds in memory.
+    pub fn held(&self) -> usize {
+        self.projector.held()
+    }
+
     /// Stops projecting and lets another process (or the next `open`) take over at once.
     pub async fn close(self) {
         self.lock.release().await;

@@ -146,6 +146,47 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     while live.step().await.unwrap() > 0 {}
     assert_eq!(live.position(), total);
     live.tick(as_of).await.unwrap();
+    assert_eq!(
+        live.held(),
+        0,
+        "every visit's deadlines are past: all let go"
+    );
+
+    // Feedback on an inspection after the live views' clock has passed all its deadlines (its
+    // visit let go): the views refold it from its stream before applying the feedback.
+    let (_, first) = all_history(&store).await.swap_remove(0);
+    let id: uuid::Uuid = first.inspection_id.parse().unwrap();
+    let secret = saoma_services::keys::load_or_create_secret(
+        &saoma_services::serve::keys_dir(&settings).join("token.key"),
+        false,
+    )
+    .unwrap();
+    let token = saoma_services::token::TokenKey::new(secret).token_for(&id);
+    let sent = app
+        .public
+        .post_json(
+            &format!("/api/v1/codes/{token}/feedback"),
+            &serde_json::json!({"text": "检查结束后补充意见"}),
+        )
+        .await
+        .unwrap();
+    assert!(sent.status < 300, "{:?}", sent.body);
+    position_everything(&store).await;
+    let total = store.max_position().await.unwrap();
+    while live.step().await.unwrap() > 0 {}
+    assert_eq!(live.position(), total);
+    let (_, again) = all_history(&store)
+        .await
+        .into_iter()
+        .find(|(_, r)| r.inspection_id == first.inspection_id)
+        .unwrap();
+    assert_eq!(again.feedback_count, first.feedback_count + 1);
+    assert_eq!(again.events, first.events + 1);
+    assert_eq!(
+        (again.status.as_str(), again.date.as_str()),
+        (first.status.as_str(), first.date.as_str()),
+        "the refolded visit kept what it had"
+    );
 
     let replayed = replay_store(&settings, Some(as_of), true, false)
         .await
