@@ -5,9 +5,10 @@
 //! `report.html`. The same log gives byte-identical files: nothing in them depends on the
 //! clock, the machine or hash-map order (the as-of time defaults to the last event's).
 //!
-//! Memory does not grow with the log: a visit is held while its deadlines are ahead (plus
-//! [`RETENTION_DAYS`]), then parked with its stream's chain in a scratch store on disk, from which
-//! a late event takes it back and the reports are read at the end.
+//! Memory follows the visits whose deadlines are ahead, not the length of the log: a visit is
+//! held until [`RETENTION_DAYS`] after its last deadline, then parked with its stream's chain
+//! in a scratch store on disk, from which a late event takes it back and the reports are read
+//! at the end.
 
 pub mod scratch;
 
