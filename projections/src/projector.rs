@@ -126,7 +126,7 @@ impl Projector {
         if matches!(e.event, InspectionEvent::CodeIssued { .. }) {
             return None;
         }
-        let id: Uuid = e.stream.rsplit('/').next()?.parse().ok()?;
+        let id: Uuid = stream_key(e).parse().ok()?;
         (!self.visits.contains_key(&id)).then_some(id)
     }
 
@@ -259,7 +259,7 @@ impl Projector {
         position: u64,
         e: &Sealed<InspectionEvent>,
     ) -> Result<Uuid, ProjectError> {
-        let stream_id = e.stream.rsplit('/').next().unwrap_or_default();
+        let stream_id = stream_key(e);
         if let Some(issued) = Visit::issued(e) {
             let id = issued.inspection_id;
             if self.visits.contains_key(&id) {
@@ -286,6 +286,11 @@ impl Projector {
         visit.apply(e);
         Ok(id)
     }
+}
+
+/// The last part of an event's stream name: the inspection id for `Inspection/{id}`.
+fn stream_key<E>(e: &Sealed<E>) -> &str {
+    e.stream.rsplit('/').next().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -421,6 +426,7 @@ mod tests {
         assert_eq!(row.events, 4);
         assert!(!row.mutual_verified);
         assert_eq!(p.issued_position(&id), Some(1));
+        assert_eq!(p.visit(&id).unwrap().stream(), format!("Inspection/{id}"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! Changing a threshold is an edit of the TOML file, never of code.
 
 use crate::visit::Visit;
-use chrono::Weekday;
+use chrono::{DateTime, Utc, Weekday};
 use saoma_domain::inspection::{InspectionKind, Trigger, ValidityRule};
 use saoma_domain::registry::EnforcementDomain;
 use serde::{Deserialize, Serialize};
@@ -218,6 +218,13 @@ pub struct ResultDeadlineRule {
     pub enabled: bool,
     /// The result is due this many hours after the validity window closes (1 to 720).
     pub hours_after_validity: u32,
+}
+
+impl ResultDeadlineRule {
+    /// When the result of a visit whose validity window closes at `close` is due.
+    pub fn due(&self, close: DateTime<Utc>) -> DateTime<Utc> {
+        close + chrono::Duration::hours(i64::from(self.hours_after_validity))
+    }
 }
 
 /// 执法人员不少于两人.

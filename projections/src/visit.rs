@@ -72,6 +72,13 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// The stream of the visit's events: its `CodeIssued`'s [`EventId`] without the sequence.
+    pub fn stream(&self) -> &str {
+        let id = &self.issued.event;
+        id.rsplit_once('/')
+            .map_or(id.as_str(), |(stream, _)| stream)
+    }
+
     /// Starts a visit from its `CodeIssued` event; `None` for any other event.
     pub fn issued(e: &Sealed<InspectionEvent>) -> Option<Visit> {
         let InspectionEvent::CodeIssued {

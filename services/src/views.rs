@@ -140,11 +140,7 @@ impl LiveViews {
             }
             for row in &rows {
                 let entry = log_event(row)?;
-                if projector.missing(&entry).is_some() {
-                    if let Some(s) = refold(&store, row).await? {
-                        projector.restore(s);
-                    }
-                }
+                bring_back(&store, &mut projector, &mut BTreeMap::new(), row, &entry).await?;
                 projector.apply(row.position, &entry)?;
                 // Their rows are in the table already.
                 projector.settle();
@@ -193,15 +189,7 @@ impl LiveViews {
                 .await?;
             for row in &rows {
                 let entry = log_event(row)?;
-                if let Some(id) = self.projector.missing(&entry) {
-                    let back = match settled.remove(&id) {
-                        Some(s) => Some(s),
-                        None => refold(&self.store, row).await?,
-                    };
-                    if let Some(s) = back {
-                        self.projector.restore(s);
-                    }
-                }
+                bring_back(&self.store, &mut self.projector, &mut settled, row, &entry).await?;
                 let changes = self.projector.apply(row.position, &entry)?;
                 touched.extend(changes.visits);
                 settled.extend(
@@ -311,6 +299,28 @@ impl LiveViews {
         self.written_position = batch.cursor;
         Ok(())
     }
+}
+
+/// When `entry` (read as `row`) is a late event of a visit let go, takes the visit back: from
+/// `settled` (let go earlier in this step, not yet written) or refolded from the store.
+async fn bring_back(
+    store: &Store,
+    projector: &mut Projector,
+    settled: &mut BTreeMap<Uuid, Settled>,
+    row: &LoggedRow,
+    entry: &LogEvent,
+) -> Result<(), ViewError> {
+    let Some(id) = projector.missing(entry) else {
+        return Ok(());
+    };
+    let back = match settled.remove(&id) {
+        Some(s) => Some(s),
+        None => refold(store, row).await?,
+    };
+    if let Some(s) = back {
+        projector.restore(s);
+    }
+    Ok(())
 }
 
 /// A visit let go earlier, refolded from its stream's events before `row` (which belongs to

@@ -469,10 +469,7 @@ impl WarningEngine {
                     let close = close_time(visit);
                     self.agenda.insert((close + grace, close, Task::Close(id)));
                     if rules.result_deadline.enabled && visit.is_inspection() {
-                        let due = close
-                            + Duration::hours(i64::from(
-                                rules.result_deadline.hours_after_validity,
-                            ));
+                        let due = rules.result_deadline.due(close);
                         self.agenda.insert((due + grace, due, Task::ResultDue(id)));
                     }
                 }
@@ -520,18 +517,17 @@ impl WarningEngine {
         self.emit(out)
     }
 
+    /// When the last deadline the rules set for `visit` has been judged: after it, only a
+    /// later event of the visit itself can make the rules look at it again. The result is due
+    /// after the validity window closes, so its deadline is the last.
+    pub fn settles_at(&self, visit: &Visit) -> DateTime<Utc> {
+        let rules = self.book.for_region(&visit.enterprise.region);
+        rules.result_deadline.due(close_time(visit)) + rules.deadline_grace()
+    }
+
     /// Time passes (live: the wall clock; replay: event times, then the report's as-of time):
     /// fires every time-based rule whose deadline (plus the rule set's grace) is <= now,
     /// looking visits up by id. Time never goes backwards: an earlier `now` changes nothing.
-    /// When the last deadline the rules set for `visit` has been judged: after it, only a
-    /// later event of the visit itself can make the rules look at it again.
-    pub fn settles_at(&self, visit: &Visit) -> DateTime<Utc> {
-        let rules = self.book.for_region(&visit.enterprise.region);
-        let close = close_time(visit);
-        let due = close + Duration::hours(i64::from(rules.result_deadline.hours_after_validity));
-        close.max(due) + rules.deadline_grace()
-    }
-
     pub fn advance(&mut self, now: DateTime<Utc>, visits: &dyn VisitLookup) -> Vec<Warning> {
         let now = self.now.map_or(now, |n| n.max(now));
         self.now = Some(now);

@@ -205,7 +205,7 @@ pub async fn replay_store(
             if let Some(id) = entry.as_ref().ok().and_then(|e| projector.missing(e)) {
                 if let Some(parked) = scratch.unpark(id).await? {
                     if let Some(chain) = parked.chain {
-                        verifier.resume(stream_of(&parked.settled.visit), chain);
+                        verifier.resume(parked.settled.visit.stream().to_string(), chain);
                     }
                     projector.restore(parked.settled);
                     visits_restored += 1;
@@ -260,14 +260,6 @@ pub async fn replay_store(
     })
 }
 
-/// The stream of a visit's events: its `CodeIssued`'s id without the sequence.
-fn stream_of(visit: &saoma_projections::visit::Visit) -> String {
-    let id = &visit.issued.event;
-    id.rsplit_once('/')
-        .map_or(id.as_str(), |(s, _)| s)
-        .to_string()
-}
-
 /// Parks visits let go, with their stream's chain.
 async fn park(
     scratch: &mut Scratch,
@@ -275,7 +267,7 @@ async fn park(
     settled: Vec<saoma_projections::projector::Settled>,
 ) -> anyhow::Result<()> {
     for s in settled {
-        let chain = verifier.forget(&stream_of(&s.visit));
+        let chain = verifier.forget(s.visit.stream());
         scratch.park(Parked { settled: s, chain }).await?;
     }
     Ok(())
