@@ -38,11 +38,9 @@ pub fn notary_key_path(settings: &Settings) -> PathBuf {
         .unwrap_or_else(|| keys_dir(settings).join("notary.key"))
 }
 
-/// Everything `serve` needs, built from settings (also used by tests and other subcommands).
-pub async fn build_state(
-    settings: &Settings,
-    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-) -> anyhow::Result<SharedState> {
+/// The service's core over the configured store and keys (created on first use), as `serve`
+/// runs it; `simulate --backfill` uses it without the HTTP API.
+pub async fn open_app(settings: &Settings) -> anyhow::Result<App> {
     let store = open_store(settings).await?;
     let notary = match &settings.notary_key_path {
         Some(path) => load_or_create_signing_key(path, false)?,
@@ -52,6 +50,15 @@ pub async fn build_state(
         &keys_dir(settings).join("token.key"),
         true,
     )?);
+    App::new(store, notary, tokens, settings).await
+}
+
+/// Everything `serve` needs, built from settings (also used by tests and other subcommands).
+pub async fn build_state(
+    settings: &Settings,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<SharedState> {
+    let app = open_app(settings).await?;
     let admin_token = match &settings.admin_token {
         Some(t) => t.expose().to_string(),
         None => {
@@ -61,7 +68,6 @@ pub async fn build_state(
             token
         }
     };
-    let app = App::new(store, notary, tokens, settings).await?;
     Ok(Arc::new(AppState::new(
         app,
         &admin_token,

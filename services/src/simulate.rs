@@ -1,19 +1,25 @@
 //! `saoma simulate`: a realistic, deterministic population and lifecycle traffic, rule-breaking
 //! included, sent through the public interfaces of a running `saoma serve` (the admin import
-//! for the registries, signed commands and the enterprise's code calls for the traffic).
+//! for the registries, signed commands and the enterprise's code calls for the traffic), or,
+//! with `--backfill YEAR`, written through the service's own core straight into the configured
+//! store, on a schedule over that year's working days: a year of history in minutes.
 
 mod catalogue;
 mod driver;
 mod population;
+mod schedule;
 mod traffic;
 
+use crate::app::App;
 use crate::client::Client;
 use crate::config::{Secret, Settings};
 use crate::nats::NatsClient;
 use anyhow::{bail, Context as _};
-use chrono::{Datelike as _, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
+use driver::{Clock, Target};
 use population::Population;
 use saoma_domain::inspection::shanghai_date;
+use schedule::Schedule;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +60,13 @@ pub struct SimulateArgs {
     /// Also write the population's registry import files (CSV) into this folder.
     #[arg(long)]
     pub csv_out: Option<PathBuf>,
+    /// Write the traffic of this past year straight into the configured store instead, through
+    /// the service's own core in this process: every command signed, checked, sealed and
+    /// positioned as `saoma serve` records it, but each at its time on a schedule over the
+    /// year's working days (Monday to Friday, 08:30 to about 17:00 in Asia/Shanghai). Needs
+    /// no running service; on the embedded SQLite store, stop `saoma serve` first.
+    #[arg(long, value_name = "YEAR", conflicts_with_all = ["url", "nats"])]
+    pub backfill: Option<i32>,
 }
 
 fn parse_secret(s: &str) -> Result<Secret, String> {
@@ -86,7 +99,11 @@ struct ImportSummary {
 
 #[derive(Debug, Serialize)]
 struct Summary {
+    /// The service driven, or `in-process` for a backfill.
     url: String,
+    /// The year written by `--backfill`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backfill: Option<i32>,
     /// Where the officers' commands went, when over NATS.
     #[serde(skip_serializing_if = "Option::is_none")]
     nats: Option<String>,
@@ -118,36 +135,22 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
             args.violations
         );
     }
-    let url = args
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.http_addr));
-    let url = url.trim_end_matches('/').to_string();
-    let admin_token = admin_token(&args, settings)?;
-
-    let year = shanghai_date(Utc::now()).year();
+    let this_year = shanghai_date(Utc::now()).year();
+    if let Some(year) = args.backfill {
+        if !(2000..this_year).contains(&year) {
+            bail!(
+                "--backfill takes a past year from 2000 to {}, not {year}",
+                this_year - 1
+            );
+        }
+    }
+    let year = args.backfill.unwrap_or(this_year);
     let population = Population::generate(args.seed, args.inspections, year);
     let traffic = Traffic::generate(&population, args.seed, args.inspections, args.violations);
     let files = population.import_files(IMPORT_ROWS);
     if let Some(dir) = &args.csv_out {
         write_csv(dir, &population)?;
     }
-
-    let admin = Client::new(&url, Some(admin_token));
-    let public = Client::new(&url, None);
-    match public.get("/healthz").await {
-        Ok(r) if r.ok() => {}
-        Ok(r) => bail!(
-            "saoma serve at {url} is not healthy: HTTP {} {}",
-            r.status,
-            r.body
-        ),
-        Err(e) => bail!("cannot reach saoma serve at {url}: {e:#}"),
-    }
-
-    let import = import(&admin, &files).await?;
-    let offset = clock_offset(&admin, &population).await?;
-
     let devices = population.officers.iter().map(|o| o.device()).collect();
     let mut by_kind = BTreeMap::new();
     for i in traffic.inspections() {
@@ -157,15 +160,64 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
     for v in traffic.scenarios.iter().filter_map(|s| s.violation) {
         *violations_simulated.entry(v.label()).or_default() += 1;
     }
+
+    let (url, target, clock, import) = match args.backfill {
+        Some(year) => {
+            let app = Arc::new(crate::serve::open_app(settings).await?);
+            let schedule = Schedule::new(year, traffic.scenarios.len());
+            let import = import_in_process(&app, &files, schedule.registered_at()).await?;
+            driver::position_all(app.store()).await?;
+            let url = format!("in-process ({} store)", app.store().backend_name());
+            (
+                url,
+                Target::InProcess(app),
+                Clock::Schedule(schedule),
+                import,
+            )
+        }
+        None => {
+            let url = args
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.http_addr));
+            let url = url.trim_end_matches('/').to_string();
+            let admin = Client::new(&url, Some(admin_token(&args, settings)?));
+            let client = Client::new(&url, None);
+            match client.get("/healthz").await {
+                Ok(r) if r.ok() => {}
+                Ok(r) => bail!(
+                    "saoma serve at {url} is not healthy: HTTP {} {}",
+                    r.status,
+                    r.body
+                ),
+                Err(e) => bail!("cannot reach saoma serve at {url}: {e:#}"),
+            }
+            let import = import(&admin, &files).await?;
+            let offset = clock_offset(&admin, &population).await?;
+            let nats = match &args.nats {
+                Some(nats_url) => Some(
+                    NatsClient::connect(nats_url)
+                        .await
+                        .with_context(|| format!("connecting to NATS at {nats_url}"))?,
+                ),
+                None => None,
+            };
+            (
+                url,
+                Target::Service { client, nats },
+                Clock::Wall(offset),
+                import,
+            )
+        }
+    };
+
     let started = Instant::now();
-    let mut driver = driver::Driver::new(public, devices, offset, traffic.scenarios);
-    if let Some(nats_url) = &args.nats {
-        let nats = NatsClient::connect(nats_url)
-            .await
-            .with_context(|| format!("connecting to NATS at {nats_url}"))?;
-        driver = driver.with_nats(nats);
-    }
-    let driver = Arc::new(driver);
+    let driver = Arc::new(driver::Driver::new(
+        target,
+        devices,
+        clock,
+        traffic.scenarios,
+    ));
     let tally = driver
         .run(args.concurrency)
         .await
@@ -175,6 +227,7 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
     let sent = tally.officer_commands + tally.enterprise_calls;
     let summary = Summary {
         url,
+        backfill: args.backfill,
         nats: args.nats.clone(),
         seed: args.seed,
         population: PopulationSummary {
@@ -286,6 +339,43 @@ async fn import(
     Ok(summary)
 }
 
+/// The same import through the service's core in this process, every registration at `at`.
+async fn import_in_process(
+    app: &App,
+    files: &[(&'static str, Vec<String>)],
+    at: DateTime<Utc>,
+) -> anyhow::Result<ImportSummary> {
+    let started = Instant::now();
+    let mut summary = ImportSummary::default();
+    for (kind, bodies) in files {
+        for body in bodies {
+            let commands = crate::import::parse(
+                kind.parse().map_err(anyhow::Error::msg)?,
+                body.as_bytes(),
+                false,
+            )
+            .map_err(|errors| anyhow::anyhow!("the generated {kind} do not parse: {errors:?}"))?;
+            summary.requests += 1;
+            summary.commands += commands.len();
+            for command in commands {
+                match app.register(command, "saoma simulate", at).await {
+                    Ok(events) if events.is_empty() => summary.unchanged += 1,
+                    Ok(events) => {
+                        summary.changed += 1;
+                        summary.events += events.len();
+                    }
+                    Err(refusal) if refusal.code() == "key_already_registered" => {
+                        summary.keys_already_registered += 1;
+                    }
+                    Err(refusal) => bail!("importing {kind}: a row was refused: {refusal}"),
+                }
+            }
+        }
+    }
+    summary.seconds = round(started.elapsed().as_secs_f64());
+    Ok(summary)
+}
+
 /// What to add to the local clock so that device times are never earlier than the device keys'
 /// registration, which the service records by its own clock: zero when the clocks agree.
 async fn clock_offset(admin: &Client, population: &Population) -> anyhow::Result<chrono::Duration> {
@@ -348,6 +438,9 @@ fn print_summary(s: &Summary) {
     let p = &s.population;
     let i = &s.import;
     println!("saoma simulate: seed {} against {}", s.seed, s.url);
+    if let Some(year) = s.backfill {
+        println!("backfilled: the working days of {year}, on a schedule");
+    }
     if let Some(nats) = &s.nats {
         println!("officer commands sent over NATS JetStream at {nats}");
     }
@@ -398,6 +491,7 @@ fn print_summary(s: &Summary) {
 mod tests {
     use super::population::{enterprise_count, Population};
     use super::traffic::{Action, Expect, Traffic, Violation};
+    use chrono::Datelike as _;
     use saoma_domain::ids::CreditCode;
     use saoma_domain::inspection::{InspectionKind, OfficerCommand};
     use saoma_domain::registry::EnterpriseStatus;
@@ -592,6 +686,36 @@ mod tests {
         assert_eq!(kinds.len(), 4, "{kinds:?}");
         let ids: HashSet<_> = t.inspections().map(|i| i.inspection_id).collect();
         assert_eq!(ids.len(), 3_000);
+    }
+
+    #[tokio::test]
+    async fn a_backfill_of_this_year_or_a_future_one_is_refused_before_anything_is_written() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: super::SimulateArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let this_year = saoma_domain::inspection::shanghai_date(chrono::Utc::now()).year();
+        for year in [this_year, this_year + 1, 1999] {
+            let year = year.to_string();
+            let cli = Cli::try_parse_from(["simulate", "--backfill", &year]).unwrap();
+            let e = super::run(cli.args, &settings).await.unwrap_err();
+            assert!(e.to_string().contains("past year"), "{e}");
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
+        assert!(
+            Cli::try_parse_from(["simulate", "--backfill", "2025", "--url", "http://x"]).is_err()
+        );
     }
 
     #[test]

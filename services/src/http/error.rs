@@ -59,19 +59,24 @@ impl ApiError {
             "需要有效的管理凭证",
         )
     }
+
+    /// The JSON body the API answers with: `{"error": {"code", "message", …}}`.
+    pub fn body(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.detail {
+            error["detail"] = Value::String(d.clone());
+        }
+        if let Some((k, v)) = &self.extra {
+            error[*k] = v.clone();
+        }
+        json!({ "error": error })
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         metrics::counter!("saoma_refusals_total", "code" => self.code).increment(1);
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(d) = self.detail {
-            error["detail"] = Value::String(d);
-        }
-        if let Some((k, v)) = self.extra {
-            error[k] = v;
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 

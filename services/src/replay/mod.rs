@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::parallel;
 use crate::report;
 use crate::serve::{notary_key_path, open_store};
+use crate::store::{LoggedRow, Store, StoreError};
 use crate::views::log_entry;
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
@@ -33,9 +34,12 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
 
 /// Events read from the store per query.
 const PAGE: u64 = 4_096;
+/// Pages read ahead of the checks.
+const READ_AHEAD: usize = 2;
 /// Signatures per ed25519 batch verification.
 const SIGNATURE_BATCH: usize = 64;
 /// How long a visit is held after its last deadline: later events of it (a rating, a
@@ -174,11 +178,9 @@ pub async fn replay_store(
     let mut last_recorded = None;
     let mut payload_bytes = 0u64;
     let (mut peak_visits_held, mut visits_restored) = (0usize, 0u64);
-    loop {
-        let rows = store.events_after(projector.position(), PAGE).await?;
-        if rows.is_empty() {
-            break;
-        }
+    let mut pages = read_ahead(store.clone());
+    while let Some(rows) = pages.recv().await {
+        let rows = rows?;
         payload_bytes += rows
             .iter()
             .map(|r| r.payload_text.len() as u64)
@@ -258,6 +260,33 @@ pub async fn replay_store(
         peak_visits_held: peak_visits_held as u64,
         visits_restored,
     })
+}
+
+/// The log's pages in position order, read by a task of their own up to [`READ_AHEAD`] pages
+/// ahead of the checks, so that the database and the checks work at the same time. The task
+/// ends at the end of the log, at the first error (sent as the last page), or when the
+/// receiver is dropped.
+fn read_ahead(store: Store) -> mpsc::Receiver<Result<Vec<LoggedRow>, StoreError>> {
+    let (pages, received) = mpsc::channel(READ_AHEAD);
+    tokio::spawn(async move {
+        let mut after = 0;
+        loop {
+            let page = store.events_after(after, PAGE).await;
+            let last = match &page {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => rows.last().map(|r| r.position),
+                Err(_) => None,
+            };
+            if pages.send(page).await.is_err() {
+                break;
+            }
+            match last {
+                Some(position) => after = position,
+                None => break,
+            }
+        }
+    });
+    received
 }
 
 /// Parks visits let go, with their stream's chain.

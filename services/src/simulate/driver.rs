@@ -1,14 +1,21 @@
-//! Sends the traffic to a running `saoma serve`: a bounded number of scenarios at once, each
-//! inspection's steps in order, and tallies every answer against the expected one.
+//! Sends the traffic to a running `saoma serve`, or to the service's core in this process: a
+//! bounded number of scenarios at once, each inspection's steps in order, and tallies every
+//! answer against the expected one.
 
+use super::schedule::Schedule;
 use super::traffic::{Action, Expect, Scenario, SimInspection};
+use crate::app::{App, Refusal};
 use crate::client::{Client, Device, Reply};
+use crate::http::ApiError;
+use crate::log::sequencer::ROUND_LIMIT;
 use crate::nats::{NatsClient, Outcome};
+use crate::store::Store;
 use anyhow::Context as _;
 use chrono::{DateTime, Timelike as _, Utc};
 use saoma_domain::inspection::{shanghai_date, OfficerCommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -51,53 +58,92 @@ impl Tally {
     }
 }
 
+/// Where the traffic goes.
+#[allow(clippy::large_enum_variant)] // One per run.
+pub enum Target {
+    /// A running `saoma serve`: the officers' commands over HTTP, or over NATS when set; the
+    /// enterprise's calls over HTTP.
+    Service {
+        client: Client,
+        nats: Option<NatsClient>,
+    },
+    /// The service's core over the configured store, in this process (`--backfill`).
+    InProcess(Arc<App>),
+}
+
+/// Where the steps take their times from.
+pub enum Clock {
+    /// The local clock plus an offset (see `clock_offset` in the module root).
+    Wall(chrono::Duration),
+    /// Each scenario's first step at its scheduled time, the next ones [`STEP`] apart.
+    Schedule(Schedule),
+}
+
+/// Time between two steps of a scheduled scenario.
+pub const STEP: chrono::Duration = chrono::Duration::minutes(3);
+
+/// Time from a scheduled officer command's signing to its receipt by the service.
+const IN_TRANSIT: chrono::Duration = chrono::Duration::seconds(2);
+
+/// The enterprise's calls with a code's token.
+enum Public<'a> {
+    Scan,
+    Rate(u8, Option<&'a str>),
+    Feedback(&'a str),
+}
+
+impl Public<'_> {
+    fn what(&self) -> &'static str {
+        match self {
+            Public::Scan => "scan",
+            Public::Rate(..) => "rating",
+            Public::Feedback(_) => "feedback",
+        }
+    }
+}
+
 pub struct Driver {
-    pub client: Client,
-    /// Officers' signed commands go over NATS when set (enterprise calls stay on HTTP).
-    pub nats: Option<NatsClient>,
-    pub devices: Vec<Device>,
-    /// Added to the local clock for device times (see `clock_offset` in the module root).
-    pub offset: chrono::Duration,
-    pub scenarios: Vec<Scenario>,
-    next: AtomicUsize,
+    target: Target,
+    devices: Vec<Device>,
+    clock: Clock,
+    scenarios: Vec<Scenario>,
     stop: AtomicBool,
 }
 
 impl Driver {
     pub fn new(
-        client: Client,
+        target: Target,
         devices: Vec<Device>,
-        offset: chrono::Duration,
+        clock: Clock,
         scenarios: Vec<Scenario>,
     ) -> Self {
         Driver {
-            client,
-            nats: None,
+            target,
             devices,
-            offset,
+            clock,
             scenarios,
-            next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         }
     }
 
-    /// Sends the officers' signed commands over NATS.
-    pub fn with_nats(mut self, nats: NatsClient) -> Self {
-        self.nats = Some(nats);
-        self
-    }
-
-    /// Submits a signed envelope over NATS or HTTP; a NATS outcome reads as the HTTP answer
-    /// would, so both are tallied alike.
+    /// Submits a signed envelope and reads the answer as the HTTP API gives it, so that every
+    /// target is tallied alike.
     ///
     /// Over NATS, an earlier execution of the same command id can also come from a fault (a
     /// reply lost when NATS or the service died, the message redelivered): past the first
     /// step, a command sent once that reads as executed before counts as accepted. The first
     /// step keeps the duplicate, which says that an earlier run recorded the whole lifecycle,
     /// and a deliberate resend expects it.
-    async fn submit(&self, envelope: &Value, sent_once: bool) -> anyhow::Result<Reply> {
-        match &self.nats {
-            Some(nats) => {
+    async fn submit(
+        &self,
+        envelope: &Value,
+        sent_once: bool,
+        received_at: DateTime<Utc>,
+    ) -> anyhow::Result<Reply> {
+        match &self.target {
+            Target::Service {
+                nats: Some(nats), ..
+            } => {
                 let mut outcome = nats.submit(envelope).await?;
                 if sent_once {
                     if let Outcome::Accepted(a) = &mut outcome {
@@ -106,17 +152,81 @@ impl Driver {
                 }
                 Ok(http_like(outcome))
             }
-            None => self.client.submit(envelope).await,
+            Target::Service { client, nats: None } => client.submit(envelope).await,
+            Target::InProcess(app) => Ok(answer(
+                app.submit_signed(envelope.clone(), received_at).await,
+                201,
+            )),
         }
     }
 
-    /// Runs every scenario with at most `concurrency` at a time. An error means the service
+    /// The enterprise's call with `token`.
+    async fn public(
+        &self,
+        call: Public<'_>,
+        token: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Reply> {
+        match &self.target {
+            Target::Service { client, .. } => {
+                let (path, body) = match call {
+                    Public::Scan => ("scan", json!({})),
+                    Public::Rate(level, comment) => {
+                        let mut body = json!({ "level": level });
+                        if let Some(c) = comment {
+                            body["comment"] = json!(c);
+                        }
+                        ("rating", body)
+                    }
+                    Public::Feedback(text) => ("feedback", json!({ "text": text })),
+                };
+                client
+                    .post_json(&format!("/api/v1/codes/{token}/{path}"), &body)
+                    .await
+            }
+            Target::InProcess(app) => Ok(answer(
+                match call {
+                    Public::Scan => app.scan(token, at).await,
+                    Public::Rate(level, comment) => {
+                        app.rate(token, level, comment.map(str::to_string), at)
+                            .await
+                    }
+                    Public::Feedback(text) => app.feedback(token, text.to_string(), at).await,
+                },
+                200,
+            )),
+        }
+    }
+
+    /// Runs every scenario with at most `concurrency` at a time; on a schedule, day by day (a
+    /// day's scenarios all finish before the next day's start). An error means the service
     /// could not be reached; refusals are in the tally.
     pub async fn run(self: Arc<Self>, concurrency: usize) -> anyhow::Result<Tally> {
+        let days = match &self.clock {
+            Clock::Wall(_) => std::iter::once(0..self.scenarios.len()).collect(),
+            Clock::Schedule(schedule) => schedule.days(),
+        };
+        let mut total = Tally::default();
+        for day in days {
+            total.merge(self.clone().run_all(day, concurrency).await?);
+            if let Target::InProcess(app) = &self.target {
+                // No sequencer runs beside: positions follow the days, as one would give them.
+                position_all(app.store()).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn run_all(
+        self: Arc<Self>,
+        scenarios: Range<usize>,
+        concurrency: usize,
+    ) -> anyhow::Result<Tally> {
+        let next = Arc::new(AtomicUsize::new(scenarios.start));
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..concurrency.max(1) {
-            let d = self.clone();
-            workers.spawn(async move { d.worker().await });
+        for _ in 0..concurrency.max(1).min(scenarios.len()) {
+            let (d, next, end) = (self.clone(), next.clone(), scenarios.end);
+            workers.spawn(async move { d.worker(&next, end).await });
         }
         let mut total = Tally::default();
         let mut failure = None;
@@ -138,15 +248,19 @@ impl Driver {
         }
     }
 
-    async fn worker(&self) -> anyhow::Result<Tally> {
+    async fn worker(&self, next: &AtomicUsize, end: usize) -> anyhow::Result<Tally> {
         let mut tally = Tally::default();
         while !self.stop.load(Ordering::Relaxed) {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(scenario) = self.scenarios.get(i) else {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= end {
                 break;
+            }
+            let mut timeline = match &self.clock {
+                Clock::Wall(offset) => Timeline::Wall(*offset),
+                Clock::Schedule(schedule) => Timeline::At(schedule.start(i)),
             };
-            for inspection in &scenario.inspections {
-                if let Err(e) = self.inspection(inspection, &mut tally).await {
+            for inspection in &self.scenarios[i].inspections {
+                if let Err(e) = self.inspection(inspection, &mut timeline, &mut tally).await {
                     self.stop.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
@@ -155,49 +269,39 @@ impl Driver {
         Ok(tally)
     }
 
-    fn device_time(&self) -> DateTime<Utc> {
-        Utc::now() + self.offset
-    }
-
-    /// Codes are valid for their date in Asia/Shanghai: a lifecycle is not started in the last
-    /// two minutes of a day, so that it does not straddle midnight.
-    async fn not_at_midnight(&self) {
-        let local = self.device_time().with_timezone(&chrono_tz::Asia::Shanghai);
-        let seconds = local.num_seconds_from_midnight();
-        if seconds >= 86_400 - 120 {
-            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
-                86_400 - seconds + 2,
-            )))
-            .await;
-        }
-    }
-
     async fn inspection(
         &self,
         inspection: &SimInspection,
+        timeline: &mut Timeline,
         tally: &mut Tally,
     ) -> anyhow::Result<()> {
-        self.not_at_midnight().await;
+        timeline.not_at_midnight().await;
         tally.inspections += 1;
         let mut token: Option<String> = None;
         let mut last: Option<Value> = None;
         for (n, step) in inspection.steps.iter().enumerate() {
+            let at = timeline.next();
+            let received_at = at + timeline.in_transit();
+            let token_of = || {
+                token
+                    .as_deref()
+                    .expect("public calls follow an issued code")
+            };
             let (reply, by_officer, what) = match &step.action {
                 Action::Officer {
                     officer,
                     command_id,
                     command,
                 } => {
-                    let device_time = self.device_time();
                     let mut command = command.as_ref().clone();
                     if let OfficerCommand::IssueCode(issue) = &mut command {
-                        issue.date = shanghai_date(device_time)
-                            + chrono::Duration::days(inspection.date_offset);
+                        issue.date =
+                            shanghai_date(at) + chrono::Duration::days(inspection.date_offset);
                     }
                     let what = command_name(&command);
-                    let envelope = self.devices[*officer].sign(&command, device_time, *command_id);
+                    let envelope = self.devices[*officer].sign(&command, at, *command_id);
                     let reply = self
-                        .submit(&envelope, n > 0)
+                        .submit(&envelope, n > 0, received_at)
                         .await
                         .with_context(|| unreachable(what))?;
                     last = Some(envelope);
@@ -206,7 +310,7 @@ impl Driver {
                 Action::Resend => {
                     let envelope = last.as_ref().expect("a resend follows an officer command");
                     (
-                        self.submit(envelope, false)
+                        self.submit(envelope, false, received_at)
                             .await
                             .with_context(|| unreachable("a resent command"))?,
                         true,
@@ -214,53 +318,19 @@ impl Driver {
                     )
                 }
                 Action::Scan { forged } => {
-                    let token = token
-                        .as_deref()
-                        .expect("public calls follow an issued code");
                     let token = if *forged {
-                        forge(token)
+                        forge(token_of())
                     } else {
-                        token.to_string()
+                        token_of().to_string()
                     };
-                    let path = format!("/api/v1/codes/{token}/scan");
-                    (
-                        self.client
-                            .post_json(&path, &json!({}))
-                            .await
-                            .with_context(|| unreachable("a scan"))?,
-                        false,
-                        "scan",
-                    )
+                    self.call(Public::Scan, &token, at).await?
                 }
                 Action::Rate { level, comment } => {
-                    let token = token
-                        .as_deref()
-                        .expect("public calls follow an issued code");
-                    let mut body = json!({ "level": level });
-                    if let Some(c) = comment {
-                        body["comment"] = json!(c);
-                    }
-                    let path = format!("/api/v1/codes/{token}/rating");
-                    (
-                        self.client
-                            .post_json(&path, &body)
-                            .await
-                            .with_context(|| unreachable("a rating"))?,
-                        false,
-                        "rating",
-                    )
+                    self.call(Public::Rate(*level, comment.as_deref()), token_of(), at)
+                        .await?
                 }
                 Action::Feedback { text } => {
-                    let token = token
-                        .as_deref()
-                        .expect("public calls follow an issued code");
-                    let path = format!("/api/v1/codes/{token}/feedback");
-                    let reply = self.client.post_json(&path, &json!({ "text": text })).await;
-                    (
-                        reply.with_context(|| unreachable("feedback"))?,
-                        false,
-                        "feedback",
-                    )
+                    self.call(Public::Feedback(text), token_of(), at).await?
                 }
             };
             if by_officer {
@@ -321,6 +391,89 @@ impl Driver {
         }
         Ok(())
     }
+
+    /// An enterprise call, tallied as `(reply, by_officer, what)`.
+    async fn call(
+        &self,
+        call: Public<'_>,
+        token: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<(Reply, bool, &'static str)> {
+        let what = call.what();
+        let reply = self
+            .public(call, token, at)
+            .await
+            .with_context(|| unreachable(what))?;
+        Ok((reply, false, what))
+    }
+}
+
+/// The times of one scenario's steps.
+enum Timeline {
+    Wall(chrono::Duration),
+    At(DateTime<Utc>),
+}
+
+impl Timeline {
+    /// The time of the next step.
+    fn next(&mut self) -> DateTime<Utc> {
+        match self {
+            Timeline::Wall(offset) => Utc::now() + *offset,
+            Timeline::At(t) => {
+                let at = *t;
+                *t += STEP;
+                at
+            }
+        }
+    }
+
+    fn in_transit(&self) -> chrono::Duration {
+        match self {
+            Timeline::Wall(_) => chrono::Duration::zero(),
+            Timeline::At(_) => IN_TRANSIT,
+        }
+    }
+
+    /// Codes are valid for their date in Asia/Shanghai: on the wall clock, a lifecycle is not
+    /// started in the last two minutes of a day, so that it does not straddle midnight (a
+    /// schedule keeps its scenarios within their day).
+    async fn not_at_midnight(&self) {
+        let Timeline::Wall(offset) = self else {
+            return;
+        };
+        let local = (Utc::now() + *offset).with_timezone(&chrono_tz::Asia::Shanghai);
+        let seconds = local.num_seconds_from_midnight();
+        if seconds >= 86_400 - 120 {
+            tokio::time::sleep(std::time::Duration::from_secs(u64::from(
+                86_400 - seconds + 2,
+            )))
+            .await;
+        }
+    }
+}
+
+/// An in-process outcome as the HTTP API answers it: `ok` with the value, or the refusal's
+/// status and error body.
+fn answer<T: serde::Serialize>(outcome: Result<T, Refusal>, ok: u16) -> Reply {
+    match outcome {
+        Ok(value) => Reply {
+            status: ok,
+            body: serde_json::to_value(value).expect("answers serialise"),
+        },
+        Err(refusal) => {
+            let error = ApiError::from(refusal);
+            Reply {
+                status: error.status.as_u16(),
+                body: error.body(),
+            }
+        }
+    }
+}
+
+/// Gives every stored event its position in the global log, as `serve`'s sequencer would.
+pub async fn position_all(store: &Store) -> anyhow::Result<()> {
+    while store.assign_positions(ROUND_LIMIT).await? == ROUND_LIMIT {}
+    Ok(())
 }
 
 /// A NATS outcome in the shape of the HTTP answer: 201 with the accepted body; 409

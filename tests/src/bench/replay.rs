@@ -1,8 +1,8 @@
 //! `saoma-bench replay`: replay and offline verification of a simulated log, in one run.
 //!
-//! It builds a log of at least `--events` events through the real service (a release
-//! `saoma serve` on a throw-away PostgreSQL and NATS, driven by `saoma simulate`), waits until the
-//! sequencer has positioned every event, stops the service, and then measures on that store:
+//! It builds a log of at least `--events` events spanning a year through the service's own core
+//! (a release `saoma simulate --backfill` on a throw-away PostgreSQL: every command signed,
+//! checked, sealed and positioned as `saoma serve` records it), and then measures on that store:
 //! `saoma replay --stats` with every check and with `--no-signatures` (events/s, report time,
 //! peak memory, and that both runs wrote byte-identical reports); the machine's limit for the
 //! same work (the signatures at the ed25519 batch rate plus SHA-256 of every stored byte, on all
@@ -17,12 +17,13 @@ use super::procs::{self, Roots};
 use super::report::{mebibytes, thousands, Table};
 use crate::step;
 use anyhow::{bail, ensure, Context as _, Result};
+use chrono::Datelike as _;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventRepository as _;
 use cqrs_es::{Aggregate, DomainEvent};
 use futures_util::TryStreamExt as _;
 use postgres_es::PostgresEventRepository;
-use saoma_tests::{NatsServer, PgServer, SaomaCommand};
+use saoma_tests::PgServer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
@@ -62,8 +63,12 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Scenarios `saoma simulate` keeps in flight.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// The past year whose working days the simulated log spans (`--backfill`; default: last
+    /// year).
+    #[arg(long)]
+    pub year: Option<i32>,
     /// Length of each machine-limit measurement, in seconds.
     #[arg(long, default_value_t = 2.0)]
     pub limits_seconds: f64,
@@ -86,6 +91,8 @@ struct ReplayStats {
     report_seconds: f64,
     #[allow(dead_code)] // Recomputed from `events` and `replay_seconds`.
     events_per_second: f64,
+    peak_visits_held: u64,
+    visits_restored: u64,
     peak_memory_bytes: Option<u64>,
 }
 
@@ -125,6 +132,7 @@ impl Phases {
 
 /// What `saoma simulate` reported, and how the log came out.
 struct Simulation {
+    year: i32,
     inspections: usize,
     summary: serde_json::Value,
     wall: Duration,
@@ -144,14 +152,12 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
     let binary = phases.time("saoma release binary", crate::saoma_release_binary)?;
     let runtime = tokio::runtime::Runtime::new()?;
 
-    step("starting PostgreSQL (relaxed durability) and NATS");
-    let (pg, nats) = phases.time("starting PostgreSQL and NATS", || {
-        Ok((PgServer::start()?, NatsServer::start()?))
-    })?;
+    step("starting PostgreSQL (relaxed durability)");
+    let pg = phases.time("starting PostgreSQL", PgServer::start)?;
     let work = tempfile::Builder::new()
         .prefix("saoma-bench-replay-")
         .tempdir()?;
-    // Where `SaomaCommand` puts the data dir (the notary key is `keys/notary.key` in it).
+    // The service's data dir: the notary and token keys are created in `keys/`.
     let data_dir = work.path().join("data");
     let pool = runtime
         .block_on(
@@ -161,66 +167,33 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
         )
         .context("connecting to the service's database")?;
 
-    step("starting saoma serve (release) on PostgreSQL with NATS ingest");
-    let mut serve = phases.time("starting saoma serve", || {
-        SaomaCommand::new(work.path())
-            .binary(&binary)
-            .database_url(pg.url())
-            .env("SAOMA_NATS_URL", nats.url())
-            .spawn()
-    })?;
     let inspections = args
         .inspections
         .unwrap_or_else(|| inspections_for(args.events));
-    let simulated = phases.time("simulating the log (saoma simulate)", || {
+    let year = args.year.unwrap_or_else(|| chrono::Utc::now().year() - 1);
+    let (summary, wall) = phases.time("simulating the log (saoma simulate --backfill)", || {
         simulate(
             &binary,
             args,
+            year,
             inspections,
-            &serve.base_url(),
-            serve.admin_token(),
-            &nats.url(),
+            &pg.url(),
+            &data_dir,
             work.path(),
             &runtime,
             &pool,
         )
-    });
-    let (summary, wall) = match simulated {
-        Ok(s) => s,
-        Err(e) => {
-            print_log_tail("saoma serve", &serve.log());
-            return Err(e);
-        }
-    };
-    let positioning = Instant::now();
-    let events = phases.time("positioning every event (sequencer)", || {
+    })?;
+    let events = phases.time("checking every event's position", || {
         runtime.block_on(wait_positioned(&pool))
-    });
-    if events.is_err() || positioning.elapsed() >= PROGRESS_EVERY {
-        // A slow sequencer is the service's to explain: show what it logged about it.
-        let log = serve.log();
-        let lines: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("sequencer") || l.contains("WARN") || l.contains("ERROR"))
-            .collect();
-        print_log_tail(
-            "saoma serve (sequencer, warnings, errors)",
-            &lines.join("\n"),
-        );
-    }
-    let events = events?;
+    })?;
     let simulation = Simulation {
+        year,
         inspections,
         summary,
         wall,
         events,
     };
-    step("stopping saoma serve and NATS");
-    if let Err(e) = serve.terminate() {
-        problems.push(format!("saoma serve did not stop cleanly: {e:#}"));
-    }
-    drop(serve);
-    drop(nats);
     if let Some(unexpected) = simulation.summary.get("unexpected_refusals") {
         if unexpected.as_object().is_some_and(|m| !m.is_empty()) {
             problems.push(format!("saoma simulate: unexpected refusals {unexpected}"));
@@ -235,7 +208,7 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
     let key = data_dir.join("keys").join("notary.key");
     ensure!(
         key.is_file(),
-        "saoma serve left no notary key at {}",
+        "saoma simulate left no notary key at {}",
         key.display()
     );
 
@@ -361,7 +334,9 @@ fn table(
     let field = |k: &str| summary.get(k).and_then(serde_json::Value::as_f64);
     t.row(
         format!(
-            "log built by saoma simulate: {} inspections, seed {}, {} in flight, over NATS",
+            "log built by saoma simulate --backfill {}: {} inspections over its working days, \
+             seed {}, {} in flight",
+            sim.year,
             thousands(sim.inspections as f64),
             args.seed,
             args.concurrency
@@ -526,6 +501,16 @@ fn replay_rows(t: &mut Table, run: &ReplayRun) {
             .map_or_else(|| "unknown".into(), mebibytes),
         "bounded (10M events in < 1 GiB)",
     );
+    t.row(
+        "… visits held in memory at most / taken back from the scratch store",
+        format!(
+            "{} of {} / {}",
+            thousands(s.peak_visits_held as f64),
+            thousands(s.inspections as f64),
+            thousands(s.visits_restored as f64)
+        ),
+        "the recent visits, not the log",
+    );
     let wall = run.wall.as_secs_f64().max(1e-9);
     let share = |c: f64| format!("{c:.2} s ({:.0}% of a core)", 100.0 * c / wall);
     t.row(
@@ -583,22 +568,22 @@ fn inspections_for(events: u64) -> usize {
     low
 }
 
-/// Runs `saoma simulate` against the running serve, printing the store's growth as it goes;
-/// returns simulate's JSON summary and the wall time.
+/// Runs `saoma simulate --backfill` on the store, printing its growth as it goes; returns
+/// simulate's JSON summary and the wall time.
 #[allow(clippy::too_many_arguments)]
 fn simulate(
     binary: &Path,
     args: &ReplayArgs,
+    year: i32,
     inspections: usize,
-    url: &str,
-    admin_token: &str,
-    nats_url: &str,
+    database_url: &str,
+    data_dir: &Path,
     work: &Path,
     runtime: &tokio::runtime::Runtime,
     pool: &sqlx::PgPool,
 ) -> Result<(serde_json::Value, Duration)> {
     step(&format!(
-        "saoma simulate --inspections {inspections} --seed {} --concurrency {} (≈ {} events)",
+        "saoma simulate --backfill {year} --inspections {inspections} --seed {} --concurrency {} (≈ {} events)",
         args.seed,
         args.concurrency,
         thousands(expected_events(inspections))
@@ -607,9 +592,10 @@ fn simulate(
     let mut child = saoma(binary, "simulate")
         .args(["--inspections", &inspections.to_string()])
         .args(["--seed", &args.seed.to_string()])
-        .args(["--url", url, "--nats", nats_url])
-        .args(["--concurrency", &args.concurrency.to_string()])
-        .args(["--admin-token", admin_token, "--json"])
+        .args(["--backfill", &year.to_string()])
+        .args(["--concurrency", &args.concurrency.to_string(), "--json"])
+        .env("SAOMA_DATABASE_URL", database_url)
+        .env("SAOMA_DATA_DIR", data_dir)
         .current_dir(work)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -3,16 +3,17 @@
 //! byte-identical reports; the read API answers from the views and refuses bad queries.
 
 use crate::support::{spawn_app, spawn_app_with, Backend, TestApp, ADMIN_TOKEN};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike as _, Duration, Utc};
 use clap::Parser as _;
 use futures_util::TryStreamExt as _;
+use saoma_domain::inspection::shanghai_date;
 use saoma_projections::rules::RuleBook;
 use saoma_services::config::Settings;
 use saoma_services::replay::{replay_store, write_reports, ReplayArgs};
 use saoma_services::store::{HistoryFilter, Store, StoredWarning, WarningFilter};
 use saoma_services::views::{stored_warning, LiveViews};
 use sha2::{Digest as _, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration as StdDuration;
 
 #[derive(clap::Parser)]
@@ -41,6 +42,26 @@ async fn simulate(app: &TestApp, inspections: usize, seed: u64) {
     saoma_services::simulate::run(sim.args, &settings)
         .await
         .expect("the simulation runs");
+}
+
+/// Writes `inspections` simulated inspections over the working days of `year` straight into
+/// the store of `settings` (`saoma simulate --backfill`).
+async fn backfill(settings: &Settings, inspections: usize, year: i32) {
+    let sim = Sim::try_parse_from([
+        "simulate",
+        "--inspections",
+        &inspections.to_string(),
+        "--seed",
+        "5",
+        "--violations",
+        "0.3",
+        "--backfill",
+        &year.to_string(),
+    ])
+    .expect("simulator arguments");
+    saoma_services::simulate::run(sim.args, settings)
+        .await
+        .expect("the backfill runs, every answer the intended one");
 }
 
 async fn open(settings: &Settings) -> Store {
@@ -332,6 +353,90 @@ async fn tamper(settings: &Settings, position: u64) {
         }
     };
     assert_eq!(changed, 1);
+}
+
+/// A year written on a schedule (`simulate --backfill`) is replayed and followed by the live
+/// views holding only the recent visits in memory as their clock moves through the year, and
+/// both still agree.
+pub async fn a_backfilled_year_is_followed_holding_only_the_recent_visits(backend: Backend) {
+    const INSPECTIONS: usize = 2_000;
+    let app = spawn_app(backend).await;
+    let settings = app.settings.clone().unwrap();
+    let year = shanghai_date(Utc::now()).year() - 1;
+    backfill(&settings, INSPECTIONS, year).await;
+    let store = open(&settings).await;
+    assert_eq!(
+        store.unpositioned().await.unwrap(),
+        0,
+        "the backfill positions its events"
+    );
+    let total = store.max_position().await.unwrap();
+    assert!(total > 8_000, "only {total} events backfilled");
+    let as_of = Utc::now();
+
+    let replayed = replay_store(&settings, Some(as_of), true, false)
+        .await
+        .unwrap();
+    assert_eq!(replayed.checked.events, total);
+    // About 8 visits a working day, each held from its code until its result is due (15
+    // working days at most) and a week more: a few hundred at once, not the whole year.
+    assert!(
+        replayed.peak_visits_held < INSPECTIONS as u64 / 4,
+        "the replay held {} visits at once",
+        replayed.peak_visits_held
+    );
+    assert_eq!(replayed.visits_restored, 0, "the log follows the days");
+    let replay_rows: Vec<_> = replayed
+        .scratch
+        .visits()
+        .map_ok(|(position, v)| (position, v.history_row()))
+        .try_collect()
+        .await
+        .unwrap();
+    // Less the codes refused as intended (over a plan's frequency, not yet valid…).
+    assert!(
+        (INSPECTIONS * 9 / 10..=INSPECTIONS).contains(&replay_rows.len()),
+        "{} inspections replayed",
+        replay_rows.len()
+    );
+    let months: BTreeSet<&str> = replay_rows.iter().map(|(_, r)| &r.date[..7]).collect();
+    assert_eq!(months.len(), 12, "visits in every month: {months:?}");
+    assert!(months.iter().all(|m| m.starts_with(&year.to_string())));
+
+    let mut live = LiveViews::open(store.clone(), book(), StdDuration::ZERO)
+        .await
+        .unwrap();
+    let mut peak = 0;
+    while live.step().await.unwrap() > 0 {
+        peak = peak.max(live.held());
+    }
+    assert!(
+        peak > 0 && peak < INSPECTIONS / 4,
+        "the live views held {peak} visits at once"
+    );
+    live.tick(as_of).await.unwrap();
+    assert_eq!(live.held(), 0);
+    assert!(
+        all_history(&store).await == replay_rows,
+        "live history differs from the replay"
+    );
+    let live_warnings = all_warnings(&store).await;
+    let mut replay_warnings = BTreeMap::new();
+    let replayed_warnings: Vec<_> = replayed.scratch.warnings().try_collect().await.unwrap();
+    for w in &replayed_warnings {
+        let mut s = stored_warning(w, 0);
+        s.position = 0;
+        replay_warnings.insert(s.id.clone(), s);
+    }
+    assert!(
+        live_warnings.len() > 50,
+        "only {} warnings",
+        live_warnings.len()
+    );
+    assert!(
+        live_warnings == replay_warnings,
+        "live warnings differ from the replay"
+    );
 }
 
 /// The views follow a running service by themselves, and the read API answers from them.
