@@ -13,20 +13,21 @@
 pub mod scratch;
 
 use crate::config::Settings;
-use crate::parallel;
 use crate::report;
 use crate::serve::{notary_key_path, open_store};
 use crate::store::{LoggedRow, Store, StoreError};
-use crate::views::log_entry;
+use crate::views::{log_entry, ViewError};
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use saoma_domain::keys::PublicKey;
-use saoma_domain::verify::{prepare, verify_signatures, Broken, Checked, LogVerifier};
+use saoma_domain::verify::{
+    prepare, verify_signatures, Broken, Checked, LogVerifier, Prepared, SignatureCheck,
+};
 use saoma_projections::history::time;
-use saoma_projections::projector::Projector;
+use saoma_projections::projector::{LogEvent, Projector};
 use saoma_projections::satisfaction::Satisfaction;
 use saoma_projections::warnings::Warning;
 use scratch::{Parked, Scratch};
@@ -40,6 +41,8 @@ use tokio::sync::mpsc;
 const PAGE: u64 = 4_096;
 /// Pages read ahead of the checks.
 const READ_AHEAD: usize = 2;
+/// Pages whose signatures may still be being verified while the next ones are projected.
+const VERIFY_AHEAD: usize = 2;
 /// Signatures per ed25519 batch verification.
 const SIGNATURE_BATCH: usize = 64;
 /// How long a visit is held after its last deadline: later events of it (a rating, a
@@ -178,28 +181,16 @@ pub async fn replay_store(
     let mut last_recorded = None;
     let mut payload_bytes = 0u64;
     let (mut peak_visits_held, mut visits_restored) = (0usize, 0u64);
-    let mut pages = read_ahead(store.clone());
-    while let Some(rows) = pages.recv().await {
-        let rows = rows?;
+    // Four stages at once: reading pages, parsing and hashing them (all cores), linking and
+    // projecting in position order (this task), and verifying the signatures (all cores).
+    let mut pages = prepare_ahead(read_ahead(store.clone()));
+    let mut verifying = VecDeque::new();
+    while let Some(page) = pages.recv().await {
+        let (rows, prepared) = page?;
         payload_bytes += rows
             .iter()
             .map(|r| r.payload_text.len() as u64)
             .sum::<u64>();
-        // Parsing, hashing and (below) signatures on all cores; linking chains and projecting
-        // in position order on this one.
-        let prepared = parallel::run(|| {
-            rows.par_iter()
-                .map(|row| {
-                    let value: Value =
-                        serde_json::from_str(&row.payload_text).with_context(|| {
-                            format!("position {}: payload is not JSON", row.position)
-                        })?;
-                    let checked = prepare(row.position, &value);
-                    let entry = log_entry(row.position, &row.aggregate_type, &value);
-                    Ok((checked, entry))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
-        })?;
         let mut checks = Vec::new();
         let mut linked = Ok(());
         for (row, (checked, entry)) in rows.iter().zip(prepared) {
@@ -224,18 +215,19 @@ pub async fn replay_store(
             peak_visits_held = peak_visits_held.max(projector.held());
             park(&mut scratch, &mut verifier, projector.settle()).await?;
         }
+        verifying.push_back(verify(checks));
+        bar.inc(rows.len() as u64);
         // Signatures of the events before a broken link come first: the first broken
         // position is named, whatever broke there.
-        parallel::run(|| {
-            checks
-                .par_chunks(SIGNATURE_BATCH)
-                .map(verify_signatures)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .try_for_each(|r| r.map_err(broken))
-        })?;
+        while verifying.len() > VERIFY_AHEAD || (linked.is_err() && !verifying.is_empty()) {
+            if let Some(earlier) = verifying.pop_front() {
+                earlier.await?.map_err(broken)?;
+            }
+        }
         linked.map_err(broken)?;
-        bar.inc(rows.len() as u64);
+    }
+    for earlier in verifying {
+        earlier.await?.map_err(broken)?;
     }
     bar.finish_and_clear();
     store.close().await;
@@ -259,6 +251,62 @@ pub async fn replay_store(
         payload_bytes,
         peak_visits_held: peak_visits_held as u64,
         visits_restored,
+    })
+}
+
+/// A page of the log with each event parsed and hashed, and read as a log entry.
+type PreparedPage = (
+    Vec<LoggedRow>,
+    Vec<(Result<Prepared, Broken>, Result<LogEvent, ViewError>)>,
+);
+
+/// The pages parsed and hashed on all cores, by a task of their own one page ahead of the
+/// caller, in order; a page that is not JSON ends them with its error.
+fn prepare_ahead(
+    mut pages: mpsc::Receiver<Result<Vec<LoggedRow>, StoreError>>,
+) -> mpsc::Receiver<anyhow::Result<PreparedPage>> {
+    let (prepared, received) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while let Some(page) = pages.recv().await {
+            let page = match page {
+                Ok(rows) => tokio::task::spawn_blocking(move || prepare_page(rows))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|p| p),
+                Err(e) => Err(e.into()),
+            };
+            let failed = page.is_err();
+            if prepared.send(page).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    received
+}
+
+fn prepare_page(rows: Vec<LoggedRow>) -> anyhow::Result<PreparedPage> {
+    let prepared = rows
+        .par_iter()
+        .map(|row| {
+            let value: Value = serde_json::from_str(&row.payload_text)
+                .with_context(|| format!("position {}: payload is not JSON", row.position))?;
+            let checked = prepare(row.position, &value);
+            let entry = log_entry(row.position, &row.aggregate_type, &value);
+            Ok((checked, entry))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((rows, prepared))
+}
+
+/// Verifies a page's signatures on all cores, beside the caller, in batches.
+fn verify(checks: Vec<SignatureCheck>) -> tokio::task::JoinHandle<Result<(), Broken>> {
+    tokio::task::spawn_blocking(move || {
+        checks
+            .par_chunks(SIGNATURE_BATCH)
+            .map(verify_signatures)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
     })
 }
 

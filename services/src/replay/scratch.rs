@@ -10,12 +10,15 @@ use saoma_projections::projector::Settled;
 use saoma_projections::visit::Visit;
 use saoma_projections::warnings::Warning;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{ConnectOptions as _, QueryBuilder, Sqlite, SqlitePool};
 use std::collections::HashMap;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// Visits or warnings buffered before one write.
 const FLUSH: usize = 2_048;
+/// Rows per `INSERT` statement (four parameters each, well below SQLite's limit).
+const ROWS_PER_INSERT: usize = 500;
 
 /// A visit let go, with its stream's chain.
 #[derive(Debug, Clone)]
@@ -29,6 +32,9 @@ pub struct Scratch {
     /// Let go since the last write, by inspection.
     visits: HashMap<Uuid, Parked>,
     warnings: Vec<Warning>,
+    /// The write of the buffers last flushed, running beside the replay: one at a time, so
+    /// the writes land in the order they were made.
+    writing: Option<JoinHandle<Result<(), ScratchError>>>,
     /// Deleted with the store.
     _dir: tempfile::TempDir,
 }
@@ -41,18 +47,22 @@ pub enum ScratchError {
     Json(#[from] serde_json::Error),
     #[error("scratch store: {0}")]
     Io(#[from] std::io::Error),
+    #[error("scratch store: the write task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl Scratch {
     /// A new, empty store in a temporary directory (`TMPDIR`), removed when dropped.
     pub async fn create() -> Result<Scratch, ScratchError> {
         let dir = tempfile::Builder::new().prefix("saoma-replay-").tempdir()?;
-        // Nothing here outlives the run: no journal, no fsync.
+        // Nothing here outlives the run: no journal, no fsync. Reading a year of visits back
+        // takes seconds, which is no news worth a warning.
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("scratch.db"))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Off)
-            .synchronous(SqliteSynchronous::Off);
+            .synchronous(SqliteSynchronous::Off)
+            .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
@@ -70,6 +80,7 @@ impl Scratch {
             pool,
             visits: HashMap::new(),
             warnings: Vec::new(),
+            writing: None,
             _dir: dir,
         })
     }
@@ -79,7 +90,7 @@ impl Scratch {
         self.visits
             .insert(parked.settled.visit.inspection_id, parked);
         if self.visits.len() >= FLUSH {
-            self.flush_visits().await?;
+            self.write_behind().await?;
         }
         Ok(())
     }
@@ -89,6 +100,7 @@ impl Scratch {
         if let Some(p) = self.visits.remove(&id) {
             return Ok(Some(p));
         }
+        self.written().await?;
         let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
             "SELECT issued_position, visit, chain FROM visits WHERE inspection_id = $1",
         )
@@ -111,62 +123,36 @@ impl Scratch {
     pub async fn warn(&mut self, warnings: Vec<Warning>) -> Result<(), ScratchError> {
         self.warnings.extend(warnings);
         if self.warnings.len() >= FLUSH {
-            self.flush_warnings().await?;
+            self.write_behind().await?;
         }
         Ok(())
     }
 
-    /// Writes everything buffered.
+    /// Writes everything buffered, and waits until it is written.
     pub async fn flush(&mut self) -> Result<(), ScratchError> {
-        self.flush_visits().await?;
-        self.flush_warnings().await
+        self.write_behind().await?;
+        self.written().await
     }
 
-    async fn flush_visits(&mut self) -> Result<(), ScratchError> {
-        let mut rows = Vec::with_capacity(self.visits.len());
-        for p in std::mem::take(&mut self.visits).into_values() {
-            rows.push(serde_json::json!({
-                "inspection_id": p.settled.visit.inspection_id.to_string(),
-                "issued_position": p.settled.issued_position,
-                "visit": serde_json::to_string(&p.settled.visit)?,
-                "chain": p.chain.map(|c| serde_json::to_string(&c)).transpose()?,
-            }));
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT OR REPLACE INTO visits (inspection_id, issued_position, visit, chain) \
-             SELECT json_extract(value, '$.inspection_id'), json_extract(value, '$.issued_position'), \
-             json_extract(value, '$.visit'), json_extract(value, '$.chain') FROM json_each($1)",
-        )
-        .bind(serde_json::to_string(&rows)?)
-        .execute(&self.pool)
-        .await?;
+    /// Starts writing the buffers, once the write before is done.
+    async fn write_behind(&mut self) -> Result<(), ScratchError> {
+        self.written().await?;
+        let visits: Vec<Parked> = std::mem::take(&mut self.visits).into_values().collect();
+        let warnings = std::mem::take(&mut self.warnings);
+        let pool = self.pool.clone();
+        self.writing = Some(tokio::spawn(async move {
+            write_visits(&pool, &visits).await?;
+            write_warnings(&pool, &warnings).await
+        }));
         Ok(())
     }
 
-    async fn flush_warnings(&mut self) -> Result<(), ScratchError> {
-        let mut rows = Vec::with_capacity(self.warnings.len());
-        for w in std::mem::take(&mut self.warnings) {
-            rows.push(serde_json::json!({
-                "id": w.id,
-                "at_ns": w.at.timestamp_nanos_opt().unwrap_or(i64::MAX),
-                "warning": serde_json::to_string(&w)?,
-            }));
+    /// Waits for the write in progress.
+    async fn written(&mut self) -> Result<(), ScratchError> {
+        match self.writing.take() {
+            Some(writing) => writing.await?,
+            None => Ok(()),
         }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // json_each keeps the array's order, so the first of two with one id is kept.
-        sqlx::query(
-            "INSERT OR IGNORE INTO warnings (id, at_ns, warning) SELECT json_extract(value, '$.id'), \
-             json_extract(value, '$.at_ns'), json_extract(value, '$.warning') FROM json_each($1)",
-        )
-        .bind(serde_json::to_string(&rows)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Every visit kept, in the order it was issued, with its issued position. Call
@@ -193,6 +179,56 @@ impl Scratch {
             .map_err(ScratchError::from)
             .map(|row| Ok(serde_json::from_str(&row?)?))
     }
+}
+
+async fn write_visits(pool: &SqlitePool, visits: &[Parked]) -> Result<(), ScratchError> {
+    let mut tx = pool.begin().await?;
+    for chunk in visits.chunks(ROWS_PER_INSERT) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            rows.push((
+                p.settled.visit.inspection_id.to_string(),
+                i64::try_from(p.settled.issued_position).unwrap_or(i64::MAX),
+                serde_json::to_string(&p.settled.visit)?,
+                p.chain.as_ref().map(serde_json::to_string).transpose()?,
+            ));
+        }
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT OR REPLACE INTO visits (inspection_id, issued_position, visit, chain) ",
+        );
+        insert.push_values(rows, |mut row, (id, position, visit, chain)| {
+            row.push_bind(id)
+                .push_bind(position)
+                .push_bind(visit)
+                .push_bind(chain);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// In the order given, so that of two with one id the first is kept.
+async fn write_warnings(pool: &SqlitePool, warnings: &[Warning]) -> Result<(), ScratchError> {
+    let mut tx = pool.begin().await?;
+    for chunk in warnings.chunks(ROWS_PER_INSERT) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for w in chunk {
+            rows.push((
+                w.id.as_str(),
+                w.at.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                serde_json::to_string(w)?,
+            ));
+        }
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO warnings (id, at_ns, warning) ");
+        insert.push_values(rows, |mut row, (id, at_ns, warning)| {
+            row.push_bind(id).push_bind(at_ns).push_bind(warning);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]
