@@ -64,7 +64,9 @@ pub struct SimulateArgs {
     /// the service's own core in this process: every command signed, checked, sealed and
     /// positioned as `saoma serve` records it, but each at its time on a schedule over the
     /// year's working days (Monday to Friday, 08:30 to about 17:00 in Asia/Shanghai). Needs
-    /// no running service; on the embedded SQLite store, stop `saoma serve` first.
+    /// no running service; on the embedded SQLite store, stop `saoma serve` first. Backfill
+    /// several years one after another, oldest first, with the same seed and size: one
+    /// population, each year its own plans and traffic.
     #[arg(long, value_name = "YEAR", conflicts_with_all = ["url", "nats"])]
     pub backfill: Option<i32>,
 }
@@ -146,7 +148,12 @@ pub async fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<()> 
     }
     let year = args.backfill.unwrap_or(this_year);
     let population = Population::generate(args.seed, args.inspections, year);
-    let traffic = Traffic::generate(&population, args.seed, args.inspections, args.violations);
+    // Backfills of several years with one seed: one population, each year its own traffic.
+    let traffic_seed = match args.backfill {
+        Some(year) => args.seed ^ (u64::from(year.unsigned_abs()) << 32),
+        None => args.seed,
+    };
+    let traffic = Traffic::generate(&population, traffic_seed, args.inspections, args.violations);
     let files = population.import_files(IMPORT_ROWS);
     if let Some(dir) = &args.csv_out {
         write_csv(dir, &population)?;

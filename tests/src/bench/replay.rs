@@ -65,10 +65,14 @@ pub struct ReplayArgs {
     /// Scenarios `saoma simulate` keeps in flight.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// The past year whose working days the simulated log spans (`--backfill`; default: last
-    /// year).
+    /// The last of the past years whose working days the simulated log spans (`--backfill`;
+    /// default: last year).
     #[arg(long)]
     pub year: Option<i32>,
+    /// Years the log spans, each with the same traffic (`--events` spread over them): memory
+    /// must not grow with them.
+    #[arg(long, default_value_t = 1)]
+    pub years: usize,
     /// Length of each machine-limit measurement, in seconds.
     #[arg(long, default_value_t = 2.0)]
     pub limits_seconds: f64,
@@ -132,9 +136,10 @@ impl Phases {
 
 /// What `saoma simulate` reported, and how the log came out.
 struct Simulation {
-    year: i32,
+    years: std::ops::RangeInclusive<i32>,
     inspections: usize,
-    summary: serde_json::Value,
+    /// One per year.
+    summaries: Vec<serde_json::Value>,
     wall: Duration,
     /// Events in the store once every one is positioned.
     events: u64,
@@ -167,38 +172,49 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
         )
         .context("connecting to the service's database")?;
 
+    ensure!(args.years > 0, "--years must be positive");
     let inspections = args
         .inspections
-        .unwrap_or_else(|| inspections_for(args.events));
-    let year = args.year.unwrap_or_else(|| chrono::Utc::now().year() - 1);
-    let (summary, wall) = phases.time("simulating the log (saoma simulate --backfill)", || {
-        simulate(
-            &binary,
-            args,
-            year,
-            inspections,
-            &pg.url(),
-            &data_dir,
-            work.path(),
-            &runtime,
-            &pool,
-        )
-    })?;
+        .unwrap_or_else(|| inspections_for(args.events, args.years));
+    let last_year = args.year.unwrap_or_else(|| chrono::Utc::now().year() - 1);
+    let first_year = last_year + 1 - i32::try_from(args.years)?;
+    let mut summaries = Vec::new();
+    let mut wall = Duration::ZERO;
+    for year in first_year..=last_year {
+        let (summary, took) =
+            phases.time("simulating a year (saoma simulate --backfill)", || {
+                simulate(
+                    &binary,
+                    args,
+                    year,
+                    inspections,
+                    &pg.url(),
+                    &data_dir,
+                    work.path(),
+                    &runtime,
+                    &pool,
+                )
+            })?;
+        if let Some(unexpected) = summary.get("unexpected_refusals") {
+            if unexpected.as_object().is_some_and(|m| !m.is_empty()) {
+                problems.push(format!(
+                    "saoma simulate --backfill {year}: unexpected refusals {unexpected}"
+                ));
+            }
+        }
+        summaries.push(summary);
+        wall += took;
+    }
     let events = phases.time("checking every event's position", || {
         runtime.block_on(wait_positioned(&pool))
     })?;
     let simulation = Simulation {
-        year,
-        inspections,
-        summary,
+        years: first_year..=last_year,
+        inspections: inspections * args.years,
+        summaries,
         wall,
         events,
     };
-    if let Some(unexpected) = simulation.summary.get("unexpected_refusals") {
-        if unexpected.as_object().is_some_and(|m| !m.is_empty()) {
-            problems.push(format!("saoma simulate: unexpected refusals {unexpected}"));
-        }
-    }
     if simulation.events < args.events {
         problems.push(format!(
             "the log holds {} events, fewer than --events {}: raise --inspections",
@@ -330,13 +346,18 @@ fn table(
         "fsync=off, full_page_writes=off (relaxed: replay only reads)",
         "",
     );
-    let summary = &sim.summary;
-    let field = |k: &str| summary.get(k).and_then(serde_json::Value::as_f64);
+    let total = |k: &str| -> Option<f64> {
+        sim.summaries
+            .iter()
+            .map(|s| s.get(k).and_then(serde_json::Value::as_f64))
+            .sum()
+    };
     t.row(
         format!(
-            "log built by saoma simulate --backfill {}: {} inspections over its working days, \
-             seed {}, {} in flight",
-            sim.year,
+            "log built by saoma simulate --backfill, years {} to {}: {} inspections over their \
+             working days, seed {}, {} in flight",
+            sim.years.start(),
+            sim.years.end(),
             thousands(sim.inspections as f64),
             args.seed,
             args.concurrency
@@ -350,12 +371,14 @@ fn table(
         format!("≥ {} events (--events)", thousands(args.events as f64)),
     );
     t.row(
-        "… simulate's own summary: accepted / events committed / commands/s",
+        "… simulate's own summaries: accepted / events committed / commands/s",
         format!(
             "{} / {} / {}",
-            field("accepted").map_or_else(|| "?".into(), thousands),
-            field("events_committed").map_or_else(|| "?".into(), thousands),
-            field("commands_per_second").map_or_else(|| "?".into(), thousands),
+            total("accepted").map_or_else(|| "?".into(), thousands),
+            total("events_committed").map_or_else(|| "?".into(), thousands),
+            total("commands_sent")
+                .zip(total("elapsed_seconds"))
+                .map_or_else(|| "?".into(), |(n, s)| thousands(n / s.max(1e-9))),
         ),
         "no unexpected refusals",
     );
@@ -546,20 +569,22 @@ fn saoma(binary: &Path, subcommand: &str) -> Command {
     cmd
 }
 
-/// About how many events `saoma simulate --inspections n` stores: its inspections' events, one
-/// registry event per enterprise (one for every two inspections, as `enterprise_count` of
-/// services/src/simulate/population.rs has it) and the rest of the registry.
-fn expected_events(inspections: usize) -> f64 {
+/// About how many events `saoma simulate --inspections n` stores, for each of `years`: its
+/// inspections' events, one registry event per enterprise (one for every two inspections, as
+/// `enterprise_count` of services/src/simulate/population.rs has it, registered once) and the
+/// rest of the registry (each year's plans are about a tenth of it).
+fn expected_events(inspections: usize, years: usize) -> f64 {
     let enterprises = (inspections / 2).clamp(50, MAX_ENTERPRISES);
-    inspections as f64 * EVENTS_PER_INSPECTION + enterprises as f64 + REGISTRY_EVENTS
+    (inspections * years) as f64 * EVENTS_PER_INSPECTION + enterprises as f64 + REGISTRY_EVENTS
 }
 
-/// The fewest inspections whose simulation is expected to store at least `events` events.
-fn inspections_for(events: u64) -> usize {
+/// The fewest inspections a year whose simulation over `years` is expected to store at least
+/// `events` events.
+fn inspections_for(events: u64, years: usize) -> usize {
     let (mut low, mut high) = (1usize, events.max(1) as usize);
     while low < high {
         let mid = low + (high - low) / 2;
-        if expected_events(mid) >= events as f64 {
+        if expected_events(mid, years) >= events as f64 {
             high = mid;
         } else {
             low = mid + 1;
@@ -586,7 +611,7 @@ fn simulate(
         "saoma simulate --backfill {year} --inspections {inspections} --seed {} --concurrency {} (≈ {} events)",
         args.seed,
         args.concurrency,
-        thousands(expected_events(inspections))
+        thousands(expected_events(inspections, 1))
     ));
     let log_path = work.join("simulate.log");
     let mut child = saoma(binary, "simulate")

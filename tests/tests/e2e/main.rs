@@ -84,7 +84,7 @@ on_both_backends!(
     views::live_views_resumed_in_the_middle_equal_a_replay,
     views::the_read_api_answers_from_the_live_views,
     views::one_process_keeps_the_views_and_another_takes_over,
-    views::a_backfilled_year_is_followed_holding_only_the_recent_visits,
+    views::backfilled_years_are_followed_holding_only_the_recent_visits,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`
