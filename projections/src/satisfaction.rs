@@ -142,7 +142,7 @@ pub struct EnterpriseYear {
 pub struct Satisfaction {
     groups: BTreeMap<(Dimension, String, String), (String, Tally)>,
     worst: Vec<WorstVisit>,
-    per_enterprise_year: BTreeMap<(String, i32), (String, u64)>,
+    frequency: Frequency,
 }
 
 impl Satisfaction {
@@ -181,10 +181,12 @@ impl Satisfaction {
             });
         }
         use chrono::Datelike as _;
-        self.per_enterprise_year
-            .entry((v.enterprise.credit_code.to_string(), v.date.year()))
-            .or_insert_with(|| (v.enterprise.name.clone(), 0))
-            .1 += 1;
+        self.frequency.add(
+            v.enterprise.credit_code.as_str(),
+            &v.enterprise.name,
+            v.date.year(),
+            1,
+        );
     }
 
     /// Every group, sorted by dimension, key and month.
@@ -228,6 +230,33 @@ impl Satisfaction {
         });
         all.truncate(n);
         all
+    }
+
+    /// Per enterprise and year, sorted by enterprise then year.
+    pub fn enterprise_years(&self) -> Vec<EnterpriseYear> {
+        self.frequency.enterprise_years()
+    }
+
+    /// The headline: inspections per year and their change from the year before.
+    pub fn years(&self) -> Vec<YearFrequency> {
+        self.frequency.years()
+    }
+}
+
+/// Inspections per enterprise and year (the counted ones: not revoked, not non-inspection
+/// visits), from visits or from the live views' counts alike.
+#[derive(Debug, Default)]
+pub struct Frequency {
+    per_enterprise_year: BTreeMap<(String, i32), (String, u64)>,
+}
+
+impl Frequency {
+    /// Counts `n` more inspections of the enterprise `code` (named `name`) in `year`.
+    pub fn add(&mut self, code: &str, name: &str, year: i32, n: u64) {
+        self.per_enterprise_year
+            .entry((code.to_string(), year))
+            .or_insert_with(|| (name.to_string(), 0))
+            .1 += n;
     }
 
     /// Per enterprise and year, sorted by enterprise then year.

@@ -70,6 +70,7 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         )
         .route("/warnings", get(views::warnings))
         .route("/satisfaction", get(views::satisfaction))
+        .route("/frequency", get(views::frequency))
         .route("/views/status", get(views::status))
         .layer(DefaultBodyLimit::max(max_command_bytes))
         .nest("/admin", admin);

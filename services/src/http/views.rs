@@ -296,6 +296,63 @@ pub async fn satisfaction(
     Ok(Json(json!({ "by": dimension.as_str(), "groups": lines })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyQuery {
+    year: Option<String>,
+    region: Option<String>,
+    enterprise: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/frequency`: inspections per year and their change from the year before (the
+/// figure the provinces publish), and per enterprise beside its year before; of one `year`
+/// (with the year before for the change), `region` or `enterprise` when given. The counted
+/// inspections are those of the satisfaction statistics and of `frequency.csv`.
+pub async fn frequency(
+    State(state): State<SharedState>,
+    _: Admin,
+    query: Result<Query<FrequencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid("query", &e.body_text()))?;
+    let year = q
+        .year
+        .map(|y| match y.parse::<i32>() {
+            Ok(y) if (2000..=2100).contains(&y) => Ok(y),
+            _ => Err(invalid("year", "expected a year from 2000 to 2100")),
+        })
+        .transpose()?;
+    let (region, enterprise) = (region(q.region)?, code("enterprise", q.enterprise)?);
+    let (offset, limit) = paging(q.offset, q.limit)?;
+    let frequency = state
+        .app
+        .store()
+        .frequency(
+            region.as_deref(),
+            enterprise.as_deref(),
+            year.map(|y| (y - 1, y)),
+        )
+        .await?;
+    let mut enterprises: Vec<_> = frequency
+        .enterprise_years()
+        .into_iter()
+        .filter(|e| year.is_none_or(|y| e.year == y))
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
+        .collect();
+    let more = enterprises.len() as u64 > limit;
+    enterprises.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(Json(json!({
+        "years": frequency.years(),
+        "enterprises": {
+            "items": enterprises,
+            "offset": offset,
+            "next_offset": more.then_some(offset + limit),
+        },
+    })))
+}
+
 /// `GET /api/v1/views/status`: how far the live views have followed the log.
 pub async fn status(State(state): State<SharedState>, _: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.app.store();

@@ -8,7 +8,7 @@
 
 use super::{Db, Store, StoreError};
 use saoma_projections::history::HistoryRow;
-use saoma_projections::satisfaction::{Dimension, Tally};
+use saoma_projections::satisfaction::{Dimension, Frequency, Tally};
 use serde::{Deserialize, Serialize};
 use sqlx::{Database, Decode, Row, Type};
 
@@ -710,6 +710,52 @@ impl Store {
         Ok(fetch_text!(&self.db, sql, w.params.iter(), |r| {
             read_satisfaction(r)
         }))
+    }
+}
+
+impl Store {
+    /// Counted inspections per enterprise and year, for the year-over-year figures: of one
+    /// region or enterprise when given, and of the years `from..=to` when given.
+    pub async fn frequency(
+        &self,
+        region: Option<&str>,
+        enterprise: Option<&str>,
+        years: Option<(i32, i32)>,
+    ) -> Result<Frequency, StoreError> {
+        let mut w = Where::default();
+        if let Some(v) = region {
+            w.add("v.region = ?", v);
+        }
+        if let Some(v) = enterprise {
+            w.add("v.enterprise_code = ?", v);
+        }
+        if let Some((from, to)) = years {
+            w.add("v.date >= ?", &format!("{from:04}-01-01"));
+            w.add("v.date <= ?", &format!("{to:04}-12-31"));
+        }
+        let extra: String = w.clauses.iter().map(|c| format!(" AND {c}")).collect();
+        let sql = format!(
+            "SELECT v.enterprise_code AS key, MIN(v.enterprise_name) AS name, \
+             SUBSTR(v.date, 1, 4) AS year, CAST(COUNT(*) AS bigint) AS inspections \
+             FROM view_inspections v WHERE {COUNTED}{extra} \
+             GROUP BY v.enterprise_code, SUBSTR(v.date, 1, 4)"
+        );
+        let rows = fetch_text!(&self.db, sql, w.params.iter(), |r| {
+            Ok::<_, sqlx::Error>((
+                r.try_get::<String, _>("key")?,
+                r.try_get::<String, _>("name")?,
+                r.try_get::<String, _>("year")?,
+                r.try_get::<i64, _>("inspections")?,
+            ))
+        });
+        let mut frequency = Frequency::default();
+        for (code, name, year, n) in rows {
+            let year = year.parse().map_err(|_| {
+                StoreError::Corrupt(format!("view_inspections: a date in year {year:?}"))
+            })?;
+            frequency.add(&code, &name, year, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(frequency)
     }
 }
 

@@ -8,6 +8,7 @@ use clap::Parser as _;
 use futures_util::TryStreamExt as _;
 use saoma_domain::inspection::shanghai_date;
 use saoma_projections::rules::RuleBook;
+use saoma_projections::satisfaction::Satisfaction;
 use saoma_services::config::Settings;
 use saoma_services::replay::{replay_store, write_reports, ReplayArgs};
 use saoma_services::store::{HistoryFilter, Store, StoredWarning, WarningFilter};
@@ -230,6 +231,17 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     );
     let rated = live_rows.iter().filter(|r| r.1.rating.is_some()).count();
     assert!(rated > 100, "only {rated} rated inspections");
+
+    // Year over year from the live views' counts: what the replay computes from its visits.
+    let mut satisfaction = Satisfaction::default();
+    let visits: Vec<_> = replayed.scratch.visits().try_collect().await.unwrap();
+    for (_, v) in &visits {
+        satisfaction.add(v);
+    }
+    let live = store.frequency(None, None, None).await.unwrap();
+    assert!(!live.enterprise_years().is_empty());
+    assert_eq!(live.enterprise_years(), satisfaction.enterprise_years());
+    assert_eq!(live.years(), satisfaction.years());
 
     let live_warnings = all_warnings(&store).await;
     let mut replay_warnings = BTreeMap::new();
@@ -607,6 +619,48 @@ pub async fn the_read_api_answers_from_the_live_views(backend: Backend) {
         .iter()
         .all(|g| g["ratings"].as_u64() <= g["scanned"].as_u64()));
 
+    // Year over year: this year's headline counts every counted inspection of the history.
+    let year = &first["date"].as_str().unwrap()[..4];
+    let frequency = app
+        .client
+        .get(&format!("/api/v1/frequency?year={year}&limit=500"))
+        .await
+        .unwrap();
+    assert_eq!(frequency.status, 200, "{}", frequency.body);
+    let counted = app
+        .client
+        .get(&format!(
+            "/api/v1/history?from={year}-01-01&to={year}-12-31&limit=500"
+        ))
+        .await
+        .unwrap()
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h["kind"] != "非检查类入企" && h["revoked_at"].as_str().unwrap_or("").is_empty()
+        })
+        .count() as u64;
+    let years = frequency.body["years"].as_array().unwrap();
+    let this = years
+        .iter()
+        .find(|y| y["year"].as_i64() == year.parse().ok())
+        .unwrap();
+    assert_eq!(
+        this["inspections"].as_u64(),
+        Some(counted),
+        "{}",
+        frequency.body
+    );
+    let per_enterprise: u64 = frequency.body["enterprises"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["inspections"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_enterprise, counted);
+
     let warnings = app.client.get("/api/v1/warnings?limit=500").await.unwrap();
     assert_eq!(warnings.status, 200, "{}", warnings.body);
 
@@ -619,6 +673,8 @@ pub async fn the_read_api_answers_from_the_live_views(backend: Backend) {
         ("/api/v1/warnings?rule=made_up", "rule"),
         ("/api/v1/satisfaction?by=planet", "by"),
         ("/api/v1/history/not-a-uuid", "inspection_id"),
+        ("/api/v1/frequency?year=19", "year"),
+        ("/api/v1/frequency?enterprise=a%20b", "enterprise"),
     ] {
         let r = app.client.get(query).await.unwrap();
         assert_eq!(r.status, 422, "{query}: {}", r.body);
