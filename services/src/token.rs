@@ -83,6 +83,26 @@ mod tests {
     }
 
     #[test]
+    fn a_character_of_the_tag_changed_is_forged_and_the_padding_bits_are_not_data() {
+        let key = TokenKey::new([5; 32]);
+        for n in 0..64u128 {
+            let id = Uuid::from_u128(n * 7_919);
+            let t = key.token_for(&id);
+            let mut forged: Vec<char> = t.chars().collect();
+            forged[30] = if forged[30] == 'A' { 'B' } else { 'A' };
+            let forged: String = forged.into_iter().collect();
+            assert_eq!(key.check(&forged), TokenCheck::Forged(id), "{t}");
+        }
+        // The 43rd character holds 4 bits and two zero padding bits: set one, and the token
+        // does not decode.
+        let t = key.token_for(&Uuid::from_u128(42));
+        let mut bad: Vec<char> = t.chars().collect();
+        bad[42] = 'B';
+        let bad: String = bad.into_iter().collect();
+        assert_eq!(key.check(&bad), TokenCheck::Malformed);
+    }
+
+    #[test]
     fn garbage_is_malformed() {
         let key = TokenKey::new([5; 32]);
         assert_eq!(key.check("not a token"), TokenCheck::Malformed);

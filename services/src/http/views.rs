@@ -341,15 +341,9 @@ pub async fn frequency(
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
         .collect();
-    let more = enterprises.len() as u64 > limit;
-    enterprises.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(Json(json!({
         "years": frequency.years(),
-        "enterprises": {
-            "items": enterprises,
-            "offset": offset,
-            "next_offset": more.then_some(offset + limit),
-        },
+        "enterprises": crate::store::page(&mut enterprises, offset, limit),
     })))
 }
 

@@ -10,6 +10,7 @@ mod views;
 pub use log::{LoggedRow, SEQUENCER_LOCK};
 
 pub use append::{AppendError, NewRow};
+pub(crate) use views::page;
 pub use views::{
     HistoryFilter, Page, StoredInspection, StoredOfficer, StoredSatisfaction, StoredWarning,
     ViewBatch, ViewsLock, WarningFilter, VIEWS_CLOCK, VIEWS_CURSOR, VIEWS_LOCK,

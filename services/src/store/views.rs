@@ -759,7 +759,8 @@ impl Store {
     }
 }
 
-fn page<T>(items: &mut Vec<T>, offset: u64, limit: u64) -> Page<T> {
+/// The page of `items` (read from `offset`, one more than `limit` if there are more).
+pub(crate) fn page<T>(items: &mut Vec<T>, offset: u64, limit: u64) -> Page<T> {
     let more = items.len() as u64 > limit;
     items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Page {

@@ -10,7 +10,7 @@ use saoma_domain::inspection::shanghai_date;
 use saoma_projections::rules::RuleBook;
 use saoma_projections::satisfaction::Satisfaction;
 use saoma_services::config::Settings;
-use saoma_services::replay::{replay_store, write_reports, ReplayArgs};
+use saoma_services::replay::{replay_store, write_reports, ReplayArgs, Replayed};
 use saoma_services::store::{HistoryFilter, Store, StoredWarning, WarningFilter};
 use saoma_services::views::{stored_warning, LiveViews};
 use sha2::{Digest as _, Sha256};
@@ -123,6 +123,33 @@ async fn all_warnings(store: &Store) -> BTreeMap<String, StoredWarning> {
     out
 }
 
+/// The replay's history rows, by issued position.
+async fn replayed_history(
+    replayed: &Replayed,
+) -> Vec<(u64, saoma_projections::history::HistoryRow)> {
+    replayed
+        .scratch
+        .visits()
+        .map_ok(|(position, v)| (position, v.history_row()))
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// The replay's warnings as the live views store them, keyed by id, without the detection
+/// position (see [`all_warnings`]).
+async fn replayed_warnings(replayed: &Replayed) -> BTreeMap<String, StoredWarning> {
+    let warnings: Vec<_> = replayed.scratch.warnings().try_collect().await.unwrap();
+    warnings
+        .iter()
+        .map(|w| {
+            let mut s = stored_warning(w, 0);
+            s.position = 0;
+            (s.id.clone(), s)
+        })
+        .collect()
+}
+
 fn digest_dir(dir: &std::path::Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -217,13 +244,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     assert!(replayed.checked.officer_signatures > 1_000);
 
     let live_rows = all_history(&store).await;
-    let replay_rows: Vec<_> = replayed
-        .scratch
-        .visits()
-        .map_ok(|(position, v)| (position, v.history_row()))
-        .try_collect()
-        .await
-        .unwrap();
+    let replay_rows = replayed_history(&replayed).await;
     assert_eq!(live_rows.len(), replay_rows.len());
     assert!(
         live_rows == replay_rows,
@@ -244,13 +265,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     assert_eq!(live.years(), satisfaction.years());
 
     let live_warnings = all_warnings(&store).await;
-    let mut replay_warnings = BTreeMap::new();
-    let replayed_warnings: Vec<_> = replayed.scratch.warnings().try_collect().await.unwrap();
-    for w in &replayed_warnings {
-        let mut s = stored_warning(w, 0);
-        s.position = 0;
-        replay_warnings.insert(s.id.clone(), s);
-    }
+    let replay_warnings = replayed_warnings(&replayed).await;
     assert!(
         live_warnings.len() > 20,
         "only {} warnings from a log with violations",
@@ -336,32 +351,55 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
 /// Flips `"late":false` to `"late":true` in the stored event at `position`, as someone with
 /// write access to the database could.
 async fn tamper(settings: &Settings, position: u64) {
-    let position = i64::try_from(position).unwrap();
+    update_events(
+        settings,
+        "UPDATE events SET payload = replace(payload::text, '\"late\":false', '\"late\":true')::json \
+         WHERE position = $1",
+        "UPDATE events SET payload = replace(payload, '\"late\":false', '\"late\":true') \
+         WHERE position = $1",
+        &[position],
+    )
+    .await;
+}
+
+/// Replaces the notary signature at position `to` with the one at `from`.
+async fn copy_notary_signature(settings: &Settings, from: u64, to: u64) {
+    update_events(
+        settings,
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{notary}', \
+         (SELECT payload::jsonb -> 'notary' FROM events WHERE position = $1))::json \
+         WHERE position = $2",
+        "UPDATE events SET payload = json_set(payload, '$.notary', \
+         json((SELECT json_extract(payload, '$.notary') FROM events WHERE position = $1))) \
+         WHERE position = $2",
+        &[from, to],
+    )
+    .await;
+}
+
+/// Changes one stored event behind the service's back, with the statement for the store's
+/// database, the positions bound in order.
+async fn update_events(settings: &Settings, postgres: &str, sqlite: &str, positions: &[u64]) {
+    let positions = positions.iter().map(|p| i64::try_from(*p).unwrap());
     let changed = match &settings.database_url {
         Some(url) => {
             let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
-            sqlx::query(
-                "UPDATE events SET payload = replace(payload::text, '\"late\":false', '\"late\":true')::json WHERE position = $1",
-            )
-            .bind(position)
-            .execute(&pool)
-            .await
-            .unwrap()
-            .rows_affected()
+            let mut q = sqlx::query(postgres);
+            for p in positions {
+                q = q.bind(p);
+            }
+            q.execute(&pool).await.unwrap().rows_affected()
         }
         None => {
             let path = settings.data_dir.join("saoma.db");
             let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
                 .await
                 .unwrap();
-            sqlx::query(
-                "UPDATE events SET payload = replace(payload, '\"late\":false', '\"late\":true') WHERE position = $1",
-            )
-            .bind(position)
-            .execute(&pool)
-            .await
-            .unwrap()
-            .rows_affected()
+            let mut q = sqlx::query(sqlite);
+            for p in positions {
+                q = q.bind(p);
+            }
+            q.execute(&pool).await.unwrap().rows_affected()
         }
     };
     assert_eq!(changed, 1);
@@ -401,13 +439,7 @@ pub async fn backfilled_years_are_followed_holding_only_the_recent_visits(backen
         replayed.peak_visits_held
     );
     assert_eq!(replayed.visits_restored, 0, "the log follows the days");
-    let replay_rows: Vec<_> = replayed
-        .scratch
-        .visits()
-        .map_ok(|(position, v)| (position, v.history_row()))
-        .try_collect()
-        .await
-        .unwrap();
+    let replay_rows = replayed_history(&replayed).await;
     // Less the codes refused as intended (over a plan's frequency, not yet valid…).
     assert!(
         (2 * INSPECTIONS * 9 / 10..=2 * INSPECTIONS).contains(&replay_rows.len()),
@@ -447,13 +479,7 @@ pub async fn backfilled_years_are_followed_holding_only_the_recent_visits(backen
         "live history differs from the replay"
     );
     let live_warnings = all_warnings(&store).await;
-    let mut replay_warnings = BTreeMap::new();
-    let replayed_warnings: Vec<_> = replayed.scratch.warnings().try_collect().await.unwrap();
-    for w in &replayed_warnings {
-        let mut s = stored_warning(w, 0);
-        s.position = 0;
-        replay_warnings.insert(s.id.clone(), s);
-    }
+    let replay_warnings = replayed_warnings(&replayed).await;
     assert!(
         live_warnings.len() > 50,
         "only {} warnings",
@@ -489,45 +515,6 @@ pub async fn backfilled_years_are_followed_holding_only_the_recent_visits(backen
         e.contains(&format!("position {byte_at} ")) && e.contains("hash"),
         "{e}"
     );
-}
-
-/// Replaces the notary signature at position `to` with the one at `from`.
-async fn copy_notary_signature(settings: &Settings, from: u64, to: u64) {
-    let (from, to) = (i64::try_from(from).unwrap(), i64::try_from(to).unwrap());
-    let changed = match &settings.database_url {
-        Some(url) => {
-            let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
-            sqlx::query(
-                "UPDATE events SET payload = jsonb_set(payload::jsonb, '{notary}', \
-                 (SELECT payload::jsonb -> 'notary' FROM events WHERE position = $1))::json \
-                 WHERE position = $2",
-            )
-            .bind(from)
-            .bind(to)
-            .execute(&pool)
-            .await
-            .unwrap()
-            .rows_affected()
-        }
-        None => {
-            let path = settings.data_dir.join("saoma.db");
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap();
-            sqlx::query(
-                "UPDATE events SET payload = json_set(payload, '$.notary', \
-                 json((SELECT json_extract(payload, '$.notary') FROM events WHERE position = $1))) \
-                 WHERE position = $2",
-            )
-            .bind(from)
-            .bind(to)
-            .execute(&pool)
-            .await
-            .unwrap()
-            .rows_affected()
-        }
-    };
-    assert_eq!(changed, 1);
 }
 
 /// The views follow a running service by themselves, and the read API answers from them.
