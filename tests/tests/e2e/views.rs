@@ -337,11 +337,7 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
     // the log and names the position.
     let position = total / 3;
     tamper(&settings, position).await;
-    let e = replay_store(&settings, Some(as_of), false, false)
-        .await
-        .err()
-        .expect("a tampered log does not replay");
-    let e = format!("{e:#}");
+    let e = refusal(&settings, as_of, false).await;
     assert!(
         e.contains(&format!("position {position} ")) && e.contains("hash"),
         "{e}"
@@ -350,6 +346,15 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
 
 /// Flips `"late":false` to `"late":true` in the stored event at `position`, as someone with
 /// write access to the database could.
+/// Why the replay of a tampered log (with or without signature checks) refused it.
+async fn refusal(settings: &Settings, as_of: DateTime<Utc>, signatures: bool) -> String {
+    let e = replay_store(settings, Some(as_of), signatures, false)
+        .await
+        .err()
+        .expect("a tampered log does not replay");
+    format!("{e:#}")
+}
+
 async fn tamper(settings: &Settings, position: u64) {
     update_events(
         settings,
@@ -497,20 +502,12 @@ pub async fn backfilled_years_are_followed_holding_only_the_recent_visits(backen
     let (signature_at, byte_at) = (total / 4, total / 2);
     copy_notary_signature(&settings, signature_at + 1, signature_at).await;
     tamper(&settings, byte_at).await;
-    let e = replay_store(&settings, Some(as_of), true, false)
-        .await
-        .err()
-        .expect("a tampered log does not replay");
-    let e = format!("{e:#}");
+    let e = refusal(&settings, as_of, true).await;
     assert!(
         e.contains(&format!("position {signature_at} ")) && e.contains("signature"),
         "{e}"
     );
-    let e = replay_store(&settings, Some(as_of), false, false)
-        .await
-        .err()
-        .expect("a tampered log does not replay");
-    let e = format!("{e:#}");
+    let e = refusal(&settings, as_of, false).await;
     assert!(
         e.contains(&format!("position {byte_at} ")) && e.contains("hash"),
         "{e}"
