@@ -3,10 +3,12 @@
 //! command), no key material (signing comes in through the `Notary` trait).
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod envelope;
 pub mod ids;
 pub mod inspection;
 pub mod keys;
+pub mod merkle;
 pub mod registry;
 mod schema;
 pub mod seal;

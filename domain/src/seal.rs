@@ -216,6 +216,33 @@ pub fn parse_stored<E: DeserializeOwned>(stored: &Value) -> Result<Sealed<E>, Se
     Sealed::<E>::deserialize(stored).map_err(|e| SealError::Malformed(e.to_string()))
 }
 
+/// An event as a leaf of the global log's Merkle tree: its `hash` and `notary` members. The hash
+/// covers everything else the event holds, so the leaf commits to all of it and to the notary's
+/// signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLeaf {
+    pub hash: Digest,
+    pub notary: NotarySeal,
+}
+
+impl LogLeaf {
+    /// Reads the leaf's members out of a stored event's JSON text, skipping the rest.
+    pub fn from_stored(text: &str) -> Result<Self, SealError> {
+        serde_json::from_str(text).map_err(|e| SealError::Malformed(e.to_string()))
+    }
+
+    /// The leaf data (schemas/VERIFY.md): RFC 8785 bytes of
+    /// `{"hash":"…","notary":{"key_id":"…","signature":"…"}}`.
+    pub fn data(&self) -> Vec<u8> {
+        crate::canonical::canonical_bytes(self)
+    }
+
+    /// The leaf's hash in the tree: SHA-256(0x00 ‖ data).
+    pub fn tree_hash(&self) -> Digest {
+        crate::merkle::leaf_hash(&self.data())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +337,25 @@ mod tests {
             serde_json::from_str(&text).unwrap();
         let v = serde_json::to_value(reordered).unwrap();
         assert_eq!(verify_all(&[v]), Ok(()));
+    }
+
+    #[test]
+    fn a_log_leaf_is_the_canonical_hash_and_notary_of_the_stored_event() {
+        let event = chain_of(1).remove(0);
+        let leaf = LogLeaf::from_stored(&event.to_string()).unwrap();
+        let expected = format!(
+            r#"{{"hash":"{}","notary":{{"key_id":"{}","signature":"{}"}}}}"#,
+            event["hash"].as_str().unwrap(),
+            event["notary"]["key_id"].as_str().unwrap(),
+            event["notary"]["signature"].as_str().unwrap(),
+        );
+        assert_eq!(String::from_utf8(leaf.data()).unwrap(), expected);
+        let mut prefixed = vec![0u8];
+        prefixed.extend_from_slice(expected.as_bytes());
+        assert_eq!(leaf.tree_hash(), Digest::of(&prefixed));
+        assert!(matches!(
+            LogLeaf::from_stored(r#"{"hash":"00"}"#),
+            Err(SealError::Malformed(_))
+        ));
     }
 }

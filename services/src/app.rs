@@ -3,6 +3,7 @@
 //! HTTP (and later NATS) handlers are thin wrappers around this.
 
 use crate::config::Settings;
+use crate::log::tree::LogTree;
 use crate::registry_view::RegistryView;
 use crate::store::{Store, StoreError};
 use crate::token::{TokenCheck, TokenKey};
@@ -161,6 +162,7 @@ pub struct App {
     rules: RuleBook,
     policy: TimePolicy,
     public_base_url: String,
+    log_tree: LogTree,
 }
 
 impl App {
@@ -192,6 +194,12 @@ impl App {
         }
         Ok(App {
             writer: Writer::spawn(store.clone(), notary.clone(), usage),
+            log_tree: LogTree::new(
+                store.clone(),
+                notary.clone(),
+                notary_public,
+                settings.log_origin(),
+            ),
             store,
             notary,
             notary_public,
@@ -205,6 +213,11 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The global log's Merkle tree and the signer of its checkpoints.
+    pub fn log_tree(&self) -> &LogTree {
+        &self.log_tree
     }
 
     pub fn notary_key(&self) -> (KeyId, PublicKey) {

@@ -68,6 +68,13 @@ pub struct Settings {
     /// Milliseconds between rounds of the global log's sequencer, which gives committed events
     /// their positions (and so bounds how late an event enters the log and the NATS stream).
     pub sequence_interval_ms: u64,
+    /// Longest time, in milliseconds, between an event's entry into the log's Merkle tree and
+    /// a signed checkpoint that covers it.
+    pub checkpoint_interval_ms: u64,
+    /// The origin line of the log's checkpoints, which names this log to its verifiers
+    /// (e.g. `saoma.sft.example.gov.cn/log`); `{host of public_base_url}/log` when empty. Set
+    /// it once: checkpoints of one log must keep one origin.
+    pub log_origin: Option<String>,
     /// The warning rule book (TOML, as in `deploy/rules/`); the rule sets shipped in
     /// `deploy/rules/` when empty.
     pub rules_path: Option<PathBuf>,
@@ -97,6 +104,8 @@ impl Default for Settings {
             max_import_bytes: 16 * 1024 * 1024,
             log_format: "text".into(),
             sequence_interval_ms: 100,
+            checkpoint_interval_ms: 1_000,
+            log_origin: None,
             rules_path: None,
             deadline_grace_seconds: 60,
             live_views: true,
@@ -160,6 +169,10 @@ impl Settings {
                 "SEQUENCE_INTERVAL_MS" => {
                     s.sequence_interval_ms = value.parse().with_context(parse_err)?
                 }
+                "CHECKPOINT_INTERVAL_MS" => {
+                    s.checkpoint_interval_ms = value.parse().with_context(parse_err)?
+                }
+                "LOG_ORIGIN" => s.log_origin = Some(value.clone()).filter(|v| !v.is_empty()),
                 "RULES_PATH" => {
                     s.rules_path =
                         Some(value.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty())
@@ -179,7 +192,32 @@ impl Settings {
                 s.sequence_interval_ms
             );
         }
+        if !(1..=3_600_000).contains(&s.checkpoint_interval_ms) {
+            bail!(
+                "checkpoint_interval_ms must be 1 to 3600000, not {}",
+                s.checkpoint_interval_ms
+            );
+        }
+        if let Some(origin) = &s.log_origin {
+            if origin.trim() != origin || origin.contains(char::is_control) {
+                bail!("log_origin must be one line without surrounding spaces, not {origin:?}");
+            }
+        }
         Ok(s)
+    }
+
+    /// The origin line of the log's checkpoints.
+    pub fn log_origin(&self) -> String {
+        match &self.log_origin {
+            Some(origin) => origin.clone(),
+            None => {
+                let base = self.public_base_url();
+                let host = base
+                    .split_once("://")
+                    .map_or(base.as_str(), |(_, rest)| rest);
+                format!("{host}/log")
+            }
+        }
     }
 
     pub fn public_base_url(&self) -> String {

@@ -90,7 +90,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let nats = crate::nats::start(state.clone(), &settings);
     let book = crate::rules::load(&settings)?;
-    let log = crate::log::start(state.app.store(), &settings, book);
+    let log = crate::log::start(&state.app, &settings, book);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 mod error;
+mod log;
 mod officer;
 mod public;
 mod views;
@@ -55,6 +56,7 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .route("/inspections/{id}/events", get(admin::trace))
         .route("/registry/officers/{key}", get(admin::officer))
         .route("/notary", get(admin::notary))
+        .route("/log/checkpoint", post(log::sign_now))
         .route("/stats", get(admin::stats));
     let api = Router::new()
         .route("/commands", post(officer::submit))
@@ -72,6 +74,10 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .route("/satisfaction", get(views::satisfaction))
         .route("/frequency", get(views::frequency))
         .route("/views/status", get(views::status))
+        .route("/log/checkpoint", get(log::checkpoint))
+        .route("/log/inclusion", get(log::inclusion))
+        .route("/log/consistency", get(log::consistency))
+        .route("/log/keys", get(log::keys))
         .layer(DefaultBodyLimit::max(max_command_bytes))
         .nest("/admin", admin);
     Router::new()

@@ -4,9 +4,10 @@
 
 pub mod publisher;
 pub mod sequencer;
+pub mod tree;
 
+use crate::app::App;
 use crate::config::Settings;
-use crate::store::Store;
 use saoma_projections::rules::RuleBook;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -19,9 +20,10 @@ pub struct LogTasks {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// Starts the sequencer, the live views (unless turned off), and the publisher when a NATS
-/// URL is configured.
-pub fn start(store: &Store, settings: &Settings, book: RuleBook) -> LogTasks {
+/// Starts the sequencer, the Merkle tree with its checkpoints, the live views (unless turned
+/// off), and the publisher when a NATS URL is configured.
+pub fn start(app: &App, settings: &Settings, book: RuleBook) -> LogTasks {
+    let store = app.store();
     let (stop, stopped) = watch::channel(false);
     let interval = Duration::from_millis(settings.sequence_interval_ms);
     // The sequencer tells the publisher when it gave new positions, so an event goes out as
@@ -33,6 +35,13 @@ pub fn start(store: &Store, settings: &Settings, book: RuleBook) -> LogTasks {
         positioned,
         stopped.clone(),
     ))];
+    handles.push(tokio::spawn(tree::run(
+        app.log_tree().clone(),
+        interval,
+        Duration::from_millis(settings.checkpoint_interval_ms),
+        wake.clone(),
+        stopped.clone(),
+    )));
     if settings.live_views {
         handles.push(tokio::spawn(crate::views::run(
             store.clone(),

@@ -272,11 +272,11 @@ impl Store {
 
 /// Positions, sequences and limits are non-negative and far below 2^63 (the columns are
 /// `bigint`); anything larger saturates rather than wrapping.
-fn to_sql(n: u64) -> i64 {
+pub(super) fn to_sql(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn from_sql(n: i64) -> u64 {
+pub(super) fn from_sql(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 

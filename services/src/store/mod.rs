@@ -5,9 +5,11 @@
 mod append;
 mod log;
 mod queries;
+mod tree;
 mod views;
 
 pub use log::{LoggedRow, SEQUENCER_LOCK};
+pub use tree::{NodeId, StoredCheckpoint, LOG_TREE_CURSOR};
 
 pub use append::{AppendError, NewRow};
 pub(crate) use views::page;

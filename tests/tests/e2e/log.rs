@@ -314,7 +314,7 @@ async fn visit(app: &TestApp, w: &World) -> Uuid {
     id
 }
 
-async fn visits(app: &TestApp, w: &World, n: usize) -> Vec<Uuid> {
+pub(crate) async fn visits(app: &TestApp, w: &World, n: usize) -> Vec<Uuid> {
     futures_util::future::join_all((0..n).map(|_| visit(app, w))).await
 }
 

@@ -7,6 +7,7 @@ mod lifecycle;
 mod log;
 mod nats;
 mod process;
+mod proofs;
 mod support;
 mod views;
 mod writers;
@@ -85,6 +86,7 @@ on_both_backends!(
     views::the_read_api_answers_from_the_live_views,
     views::one_process_keeps_the_views_and_another_takes_over,
     views::backfilled_years_are_followed_holding_only_the_recent_visits,
+    proofs::the_served_proofs_verify_against_the_served_checkpoints,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

@@ -99,7 +99,7 @@ pub async fn spawn_app_with(backend: Backend, nats_url: Option<String>) -> TestA
         .expect("state");
     let ingest = saoma_services::nats::start(state.clone(), &settings);
     let book = saoma_services::rules::load(&settings).expect("rule book");
-    let log = saoma_services::log::start(state.app.store(), &settings, book);
+    let log = saoma_services::log::start(&state.app, &settings, book);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
