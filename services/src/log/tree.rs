@@ -66,39 +66,48 @@ impl LogTree {
         self.public
     }
 
-    /// Adds every positioned event not in the tree yet. Returns the tree's size after.
+    /// Adds every positioned event not in the tree yet. Returns the tree's size after. An
+    /// event that cannot be a leaf stops the tree right before it, and is named.
     pub async fn grow(&self) -> Result<u64, TreeError> {
         loop {
             let size = self.store.tree_size().await?;
             let rows = self.store.events_after(size, ROUND_LIMIT).await?;
-            let Some(last) = rows.last() else {
+            if rows.is_empty() {
                 return Ok(size);
-            };
+            }
             let mut frontier = self.frontier(size).await?;
             let mut created = Vec::with_capacity(2 * rows.len());
+            let mut broken = None;
             for row in &rows {
-                if row.position != frontier.size() + 1 {
-                    return Err(TreeError::Leaf {
-                        position: frontier.size() + 1,
-                        reason: format!("the log skips to position {}", row.position),
-                    });
+                let position = frontier.size() + 1;
+                let leaf = if row.position == position {
+                    LogLeaf::from_stored(&row.payload_text).map_err(|e| e.to_string())
+                } else {
+                    Err(format!("the log skips to position {}", row.position))
+                };
+                match leaf {
+                    Ok(leaf) => frontier.push(leaf.tree_hash(), &mut created),
+                    Err(reason) => {
+                        broken = Some(TreeError::Leaf { position, reason });
+                        break;
+                    }
                 }
-                let leaf =
-                    LogLeaf::from_stored(&row.payload_text).map_err(|e| TreeError::Leaf {
-                        position: row.position,
-                        reason: e.to_string(),
-                    })?;
-                frontier.push(leaf.tree_hash(), &mut created);
             }
-            let (grown, full) = (last.position, rows.len() as u64 == ROUND_LIMIT);
-            if self.store.grow_tree(size, grown, &created).await? {
+            let grown = frontier.size();
+            if grown > size {
+                if !self.store.grow_tree(size, grown, &created).await? {
+                    // Another process grew the tree first: go on from where it is now.
+                    continue;
+                }
                 metrics::counter!("saoma_log_tree_leaves_total").increment(grown - size);
                 metrics::gauge!("saoma_log_tree_size").set(grown as f64);
-                if !full {
-                    return Ok(grown);
-                }
             }
-            // Full round, or another process grew the tree first: go on from where it is now.
+            if let Some(broken) = broken {
+                return Err(broken);
+            }
+            if (rows.len() as u64) < ROUND_LIMIT {
+                return Ok(grown);
+            }
         }
     }
 
@@ -247,4 +256,132 @@ pub async fn run(
         tracing::warn!(error = %e, "last log tree round failed");
     }
     tracing::info!("log tree stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use saoma_domain::keys::Notary as _;
+    use serde_json::json;
+
+    fn notary() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn tree(store: &Store) -> LogTree {
+        let key = notary();
+        let public = PublicKey(key.verifying_key());
+        LogTree::new(
+            store.clone(),
+            Arc::new(key),
+            public,
+            "test.example/log".into(),
+        )
+    }
+
+    /// Commits and positions `n` events with well-formed `hash` and `notary` members; returns
+    /// their leaf hashes in position order.
+    async fn commit(store: &Store, from: usize, n: usize) -> Vec<Digest> {
+        let key = notary();
+        for i in from..from + n {
+            let hash = Digest::of(format!("event {i}").as_bytes());
+            let payload = json!({
+                "stream": format!("T/{}", i % 7),
+                "hash": hash,
+                "notary": {"key_id": key.key_id(), "signature": key.sign(&hash.0)},
+            });
+            let (id, seq) = ((i % 7).to_string(), (i / 7 + 1) as u64);
+            store
+                .insert_raw_event("T", &id, seq, "Ping", &payload)
+                .await
+                .unwrap();
+        }
+        while store.assign_positions(10_000).await.unwrap() > 0 {}
+        let rows = store.events_after(from as u64, n as u64).await.unwrap();
+        rows.iter()
+            .map(|r| LogLeaf::from_stored(&r.payload_text).unwrap().tree_hash())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn two_trees_racing_on_one_store_grow_it_once_to_the_log_root_and_sign_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("saoma.db"))
+            .await
+            .unwrap();
+        let (a, b) = (tree(&store), tree(&store));
+        assert_eq!(a.checkpoint().await.unwrap(), None, "nothing to sign yet");
+        let mut leaves = commit(&store, 0, 300).await;
+        let (grown_a, grown_b) = tokio::join!(a.grow(), b.grow());
+        assert_eq!((grown_a.unwrap(), grown_b.unwrap()), (300, 300));
+        leaves.extend(commit(&store, 300, 45).await);
+        assert_eq!(b.grow().await.unwrap(), 345);
+        assert_eq!(a.grow().await.unwrap(), 345, "nothing new: unchanged");
+
+        for size in [1, 2, 3, 255, 256, 257, 300, 345] {
+            assert_eq!(
+                a.root(size).await.unwrap(),
+                merkle::root(&leaves[..size as usize])
+            );
+        }
+        let signed = a.checkpoint().await.unwrap().unwrap();
+        assert_eq!(signed.tree_size, 345);
+        let opened = checkpoint::open(&signed.note, &a.public_key()).unwrap();
+        assert_eq!((opened.size, opened.root), (345, merkle::root(&leaves)));
+        // Nothing new: no second checkpoint of the same tree.
+        assert_eq!(b.checkpoint().await.unwrap().unwrap(), signed);
+        assert_eq!(store.checkpoints(0, 10).await.unwrap(), vec![signed]);
+
+        // Proofs from the stored nodes verify.
+        let root = merkle::root(&leaves);
+        for index in [0, 1, 100, 344] {
+            let proof = a
+                .proof(|node| merkle::inclusion_proof(index, 345, node))
+                .await
+                .unwrap();
+            assert!(merkle::verify_inclusion(
+                index,
+                345,
+                &leaves[index as usize],
+                &proof,
+                &root
+            ));
+        }
+        let proof = a
+            .proof(|node| merkle::consistency_proof(300, 345, node))
+            .await
+            .unwrap();
+        let old = merkle::root(&leaves[..300]);
+        assert!(merkle::verify_consistency(300, 345, &old, &root, &proof));
+    }
+
+    #[tokio::test]
+    async fn an_event_that_cannot_be_a_leaf_stops_the_tree_before_it_and_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("saoma.db"))
+            .await
+            .unwrap();
+        commit(&store, 0, 5).await;
+        store
+            .insert_raw_event("T", "broken", 1, "Ping", &json!({"hash": "not a hash"}))
+            .await
+            .unwrap();
+        store.assign_positions(10).await.unwrap();
+        let t = tree(&store);
+        let error = t.grow().await.unwrap_err();
+        assert!(
+            matches!(error, TreeError::Leaf { position: 6, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            store.tree_size().await.unwrap(),
+            5,
+            "the events before it are in"
+        );
+        assert!(matches!(
+            t.grow().await,
+            Err(TreeError::Leaf { position: 6, .. })
+        ));
+    }
 }

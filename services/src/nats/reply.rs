@@ -263,6 +263,10 @@ pub fn english(code: &str) -> &'static str {
         "internal" => "internal error of the service",
         // Signed envelopes.
         "bad_signature" => "the signature is not valid",
+        // Checkpoints (signed notes), as verifiers report them.
+        "malformed_note" => "the checkpoint is not a well-formed signed note",
+        "malformed_body" => "the checkpoint's body is not origin, tree size and root hash",
+        "no_signature" => "the checkpoint has no signature by the expected key",
         "unknown_officer" => "the officer is not registered",
         "officer_name_mismatch" => "the officer's name does not match the badge number",
         "officer_suspended" => "the officer's enforcement qualification is suspended",
