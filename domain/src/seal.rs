@@ -231,6 +231,11 @@ impl LogLeaf {
         serde_json::from_str(text).map_err(|e| SealError::Malformed(e.to_string()))
     }
 
+    /// Reads the leaf's members out of a stored event's JSON value.
+    pub fn from_value(event: &Value) -> Result<Self, SealError> {
+        LogLeaf::deserialize(event).map_err(|e| SealError::Malformed(e.to_string()))
+    }
+
     /// The leaf data (schemas/VERIFY.md): RFC 8785 bytes of
     /// `{"hash":"…","notary":{"key_id":"…","signature":"…"}}`.
     pub fn data(&self) -> Vec<u8> {

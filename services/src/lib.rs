@@ -2,6 +2,7 @@
 //! HTTP API and the `saoma` command line. The only crate that does IO.
 
 pub mod app;
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod device;

@@ -32,6 +32,15 @@ enum Command {
     Simulate(saoma_services::simulate::SimulateArgs),
     /// Replay the whole log, checking every hash, chain link and signature, into reports.
     Replay(saoma_services::replay::ReplayArgs),
+    /// Write the log, its checkpoints and keys into a bundle that `saoma verify` checks offline.
+    Export(saoma_services::audit::ExportArgs),
+    /// Check an export bundle offline: every hash, signature, chain link, key and checkpoint.
+    /// Exit 0 only when everything holds; 2 naming the first broken position.
+    Verify(saoma_services::audit::VerifyArgs),
+    /// The same checks against the configured store, and its rows against the service's tree
+    /// and signed checkpoints. Exit 0 only when everything holds; 2 naming the first broken
+    /// position.
+    Audit(saoma_services::audit::AuditArgs),
     /// Empty the history, warning and satisfaction views; `saoma serve` (running or at its next
     /// start) rebuilds them from the whole log.
     RebuildViews,
@@ -51,6 +60,14 @@ fn init_tracing(format: &str) {
     } else {
         builder.init();
     }
+}
+
+/// Ends the process with `code` unless it is 0.
+fn exit(code: i32) -> anyhow::Result<()> {
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +102,19 @@ fn main() -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            Command::Export(args) => {
+                let manifest = saoma_services::audit::run_export(&settings, &args).await?;
+                println!(
+                    "exported {} events and {} checkpoints (tree of {} events) into {}",
+                    manifest.events,
+                    manifest.checkpoints,
+                    manifest.tree_size,
+                    args.out.display()
+                );
+                Ok(())
+            }
+            Command::Verify(args) => exit(saoma_services::audit::run_verify(&args).await?),
+            Command::Audit(args) => exit(saoma_services::audit::run_audit(&settings, &args).await?),
             Command::Device(_) => unreachable!("handled before the runtime starts"),
         }
     })

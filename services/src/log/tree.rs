@@ -262,7 +262,6 @@ pub async fn run(
 mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
-    use saoma_domain::keys::Notary as _;
     use serde_json::json;
 
     fn notary() -> SigningKey {

@@ -92,6 +92,35 @@ impl Store {
             .collect()
     }
 
+    /// The stored leaf hashes of leaf indexes `from..to`, by index.
+    pub async fn tree_leaves(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<HashMap<u64, Digest>, StoreError> {
+        const SQL: &str =
+            "SELECT idx, hash FROM log_tree_nodes WHERE level = 0 AND idx >= $1 AND idx < $2";
+        let rows: Vec<(i64, Vec<u8>)> = match &self.db {
+            Db::Sqlite(p) => {
+                sqlx::query_as(SQL)
+                    .bind(to_sql(from))
+                    .bind(to_sql(to))
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(SQL)
+                    .bind(to_sql(from))
+                    .bind(to_sql(to))
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(|(index, hash)| Ok((from_sql(index), digest(hash)?)))
+            .collect()
+    }
+
     /// Stores the nodes that growing the tree from `from` to `to` leaves completed, and moves
     /// the size, in one transaction. Returns `false`, storing nothing, when the stored tree is
     /// no longer `from` leaves (another process grew it first).

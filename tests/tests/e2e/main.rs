@@ -1,6 +1,7 @@
 //! One integration-test binary: the HTTP API end to end, against the embedded SQLite store and
 //! against a real PostgreSQL the harness starts.
 
+mod audit;
 mod bad_input;
 mod faults;
 mod lifecycle;
@@ -87,6 +88,7 @@ on_both_backends!(
     views::one_process_keeps_the_views_and_another_takes_over,
     views::backfilled_years_are_followed_holding_only_the_recent_visits,
     proofs::the_served_proofs_verify_against_the_served_checkpoints,
+    audit::tampering_with_the_store_or_a_bundle_is_caught_where_it_happened,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

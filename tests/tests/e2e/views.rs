@@ -47,7 +47,7 @@ async fn simulate(app: &TestApp, inspections: usize, seed: u64) {
 
 /// Writes `inspections` simulated inspections over the working days of `year` straight into
 /// the store of `settings` (`saoma simulate --backfill`).
-async fn backfill(settings: &Settings, inspections: usize, year: i32) {
+pub(crate) async fn backfill(settings: &Settings, inspections: usize, year: i32) {
     let sim = Sim::try_parse_from([
         "simulate",
         "--inspections",
