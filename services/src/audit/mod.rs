@@ -292,9 +292,8 @@ type PreparedPage = Vec<PreparedRow>;
 
 /// Hashes each page on all cores, one page ahead of the caller, in order. A `Broken` from
 /// step 1 is kept for the linking to report in order.
-fn prepare_ahead(pages: &mut mpsc::Receiver<Page>) -> mpsc::Receiver<anyhow::Result<PreparedPage>> {
+fn prepare_ahead(mut pages: mpsc::Receiver<Page>) -> mpsc::Receiver<anyhow::Result<PreparedPage>> {
     let (sender, received) = mpsc::channel(1);
-    let mut pages = std::mem::replace(pages, mpsc::channel(1).1);
     tokio::spawn(async move {
         while let Some(page) = pages.recv().await {
             let page = match page {
