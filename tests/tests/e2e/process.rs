@@ -76,3 +76,56 @@ async fn the_readme_walkthrough_runs_against_a_served_process() {
         assert!(stdout.contains(event), "{event} missing from:\n{stdout}");
     }
 }
+
+/// `saoma` run as an operator and an auditor would: a year backfilled, exported, verified
+/// offline and audited (exit 0), then a bundle with one changed byte (exit 2, position named).
+#[test]
+fn export_verify_and_audit_exit_zero_only_on_an_untouched_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let saoma = |args: &[&str]| {
+        std::process::Command::new(saoma_binary().unwrap())
+            .args(args)
+            .current_dir(dir.path())
+            .env("SAOMA_DATA_DIR", dir.path().join("data"))
+            .env_remove("SAOMA_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let succeeded = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    use chrono::Datelike as _;
+    let year = (chrono::Utc::now().year() - 1).to_string();
+    succeeded(&saoma(&[
+        "simulate",
+        "--inspections",
+        "40",
+        "--seed",
+        "3",
+        "--backfill",
+        &year,
+    ]));
+    let exported = succeeded(&saoma(&["export", "--out", "bundle"]));
+    assert!(exported.starts_with("exported "), "{exported}");
+    let verified = succeeded(&saoma(&["verify", "bundle"]));
+    assert!(verified.contains("events hold"), "{verified}");
+    let audited = succeeded(&saoma(&["audit"]));
+    assert!(audited.contains("events hold"), "{audited}");
+
+    let events = dir.path().join("bundle/events.jsonl");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[9] = lines[9].replacen("\"recorded_at\":\"2", "\"recorded_at\":\"3", 1);
+    assert_ne!(lines[9], text.lines().nth(9).unwrap());
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    let broken = saoma(&["verify", "bundle"]);
+    assert_eq!(broken.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("BROKEN at position 10"), "{stderr}");
+}
