@@ -119,12 +119,14 @@ impl Checkpoints {
         for (size, note) in notes {
             let opened = checkpoint::open(note, key)
                 .map_err(|e| format!("the note does not verify ({}): {e}", e.code()))
-                .and_then(|c| match () {
-                    _ if c.size != size => Err(format!("the note is of tree size {}", c.size)),
-                    _ if origin.is_some_and(|o| o != c.origin) => {
+                .and_then(|c| {
+                    if c.size != size {
+                        Err(format!("the note is of tree size {}", c.size))
+                    } else if origin.is_some_and(|o| o != c.origin) {
                         Err(format!("the note names another log, {:?}", c.origin))
+                    } else {
+                        Ok(c)
                     }
-                    _ => Ok(c),
                 });
             by_size.entry(size).or_default().push(opened);
         }
