@@ -11,6 +11,7 @@
 
 pub mod bundle;
 
+use crate::replay::verify;
 use crate::store::{Store, StoredCheckpoint};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -19,9 +20,7 @@ use saoma_domain::checkpoint::{self, Checkpoint};
 use saoma_domain::keys::PublicKey;
 use saoma_domain::merkle::Frontier;
 use saoma_domain::seal::LogLeaf;
-use saoma_domain::verify::{
-    prepare, verify_signatures, Broken, Checked, LogVerifier, Prepared, SignatureCheck,
-};
+use saoma_domain::verify::{prepare, Broken, Checked, LogVerifier, Prepared};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
@@ -33,8 +32,6 @@ pub const PAGE: usize = 4_096;
 const READ_AHEAD: usize = 2;
 /// Pages whose signatures may still be being verified while the next ones are linked.
 const VERIFY_AHEAD: usize = 2;
-/// Signatures per ed25519 batch verification.
-const SIGNATURE_BATCH: usize = 64;
 
 /// The first thing found broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -342,18 +339,6 @@ fn prepare_row(row: Row) -> PreparedRow {
     PreparedRow { position, prepared }
 }
 
-/// Verifies a page's signatures on all cores, beside the caller, in batches.
-fn verify(checks: Vec<SignatureCheck>) -> tokio::task::JoinHandle<Result<(), Broken>> {
-    tokio::task::spawn_blocking(move || {
-        checks
-            .par_chunks(SIGNATURE_BATCH)
-            .map(verify_signatures)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect()
-    })
-}
-
 /// A page of rows as a reader sends it to the checks.
 pub type Page = anyhow::Result<Vec<Row>>;
 
@@ -391,33 +376,19 @@ pub async fn audit(
         ProgressBar::hidden()
     };
     let (sender, pages) = pages();
-    let reader = store.clone();
+    let mut stored_pages = crate::replay::read_ahead(store.clone());
     tokio::spawn(async move {
-        let mut after = 0;
-        loop {
-            let page = reader.events_after(after, PAGE as u64).await;
+        while let Some(page) = stored_pages.recv().await {
             let rows = page.map_err(anyhow::Error::from).map(|rows| {
                 rows.into_iter()
                     .map(|r| Row::Stored {
                         position: r.position,
                         text: r.payload_text,
                     })
-                    .collect::<Vec<_>>()
+                    .collect()
             });
-            let last = match &rows {
-                Ok(rows) if rows.is_empty() => break,
-                Ok(rows) => rows.last().map(|r| match r {
-                    Row::Stored { position, .. } => *position,
-                    Row::Line { line, .. } => *line,
-                }),
-                Err(_) => None,
-            };
             if sender.send(rows).await.is_err() {
                 break;
-            }
-            match last {
-                Some(position) => after = position,
-                None => break,
             }
         }
     });

@@ -3,6 +3,7 @@
 //! Signing a checkpoint on demand is for administrators. Formats in `schemas/VERIFY.md`.
 
 use super::admin::Admin;
+use super::views::invalid;
 use super::{ApiError, SharedState};
 use crate::log::tree::TreeError;
 use crate::store::StoredCheckpoint;
@@ -29,15 +30,6 @@ impl From<TreeError> for ApiError {
             }
         }
     }
-}
-
-fn invalid(param: &'static str, why: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_query",
-        format!("查询参数 {param} 不符合要求"),
-    )
-    .detail(format!("{param}: {why}"))
 }
 
 fn number(param: &'static str, v: Option<&str>) -> Result<Option<u64>, ApiError> {

@@ -23,7 +23,7 @@ const DEFAULT_LIMIT: u64 = 50;
 /// Longest fuzzy-search fragment, in characters.
 const MAX_QUERY_CHARS: usize = 64;
 
-fn invalid(param: &'static str, why: &str) -> ApiError {
+pub(super) fn invalid(param: &'static str, why: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_query",

@@ -299,7 +299,7 @@ fn prepare_page(rows: Vec<LoggedRow>) -> anyhow::Result<PreparedPage> {
 }
 
 /// Verifies a page's signatures on all cores, beside the caller, in batches.
-fn verify(checks: Vec<SignatureCheck>) -> tokio::task::JoinHandle<Result<(), Broken>> {
+pub(crate) fn verify(checks: Vec<SignatureCheck>) -> tokio::task::JoinHandle<Result<(), Broken>> {
     tokio::task::spawn_blocking(move || {
         checks
             .par_chunks(SIGNATURE_BATCH)
@@ -314,7 +314,7 @@ fn verify(checks: Vec<SignatureCheck>) -> tokio::task::JoinHandle<Result<(), Bro
 /// ahead of the checks, so that the database and the checks work at the same time. The task
 /// ends at the end of the log, at the first error (sent as the last page), or when the
 /// receiver is dropped.
-fn read_ahead(store: Store) -> mpsc::Receiver<Result<Vec<LoggedRow>, StoreError>> {
+pub(crate) fn read_ahead(store: Store) -> mpsc::Receiver<Result<Vec<LoggedRow>, StoreError>> {
     let (pages, received) = mpsc::channel(READ_AHEAD);
     tokio::spawn(async move {
         let mut after = 0;

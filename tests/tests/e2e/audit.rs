@@ -109,6 +109,16 @@ impl Sql {
         .unwrap();
     }
 
+    /// Swaps the rows at positions `a` and `b` (its own inverse).
+    async fn swap(&self, a: u64, b: u64) {
+        self.exec(&format!(
+            "UPDATE events SET position = -1 WHERE position = {a}; \
+             UPDATE events SET position = {a} WHERE position = {b}; \
+             UPDATE events SET position = {b} WHERE position = -1;"
+        ))
+        .await;
+    }
+
     /// Moves the row at `from` to `to` (> from), the rows between moving down one: the log
     /// then reads as if the row had been committed later.
     async fn move_later(&self, from: u64, to: u64) {
@@ -391,24 +401,10 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     assert_eq!(found.position(), p, "{found}");
 
     // 4. Two rows swapped.
-    sql.exec(&format!(
-        "UPDATE events SET position = -1 WHERE position = {p}; \
-         UPDATE events SET position = {p} WHERE position = {}; \
-         UPDATE events SET position = {} WHERE position = -1;",
-        p + 1,
-        p + 1
-    ))
-    .await;
+    sql.swap(p, p + 1).await;
     let found = at(audited(&store, notary, &origin).await, "swapped rows");
     assert_eq!(found.position(), p, "{found}");
-    sql.exec(&format!(
-        "UPDATE events SET position = -1 WHERE position = {p}; \
-         UPDATE events SET position = {p} WHERE position = {}; \
-         UPDATE events SET position = {} WHERE position = -1;",
-        p + 1,
-        p + 1
-    ))
-    .await;
+    sql.swap(p, p + 1).await;
     let mut b = original.clone();
     b.events.swap(p as usize - 1, p as usize);
     b.renumber();
