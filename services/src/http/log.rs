@@ -168,10 +168,15 @@ pub async fn inclusion(
     }
     let index = position - 1;
     let tree = state.app.log_tree();
-    let hashes = tree
-        .proof(|node| merkle::inclusion_proof(index, size, node))
+    // The audit path and the leaf itself, read in one query.
+    let (hashes, leaf) = tree
+        .proof(|node| {
+            Ok((
+                merkle::inclusion_proof(index, size, &mut *node)?,
+                node(0, index),
+            ))
+        })
         .await?;
-    let leaf = tree.proof(|node| Ok(node(0, index))).await?;
     let event = store
         .events_after(index, 1)
         .await?

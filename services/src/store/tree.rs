@@ -26,8 +26,7 @@ pub struct StoredCheckpoint {
     pub signed_at: String,
 }
 
-const GROW_CURSOR: &str =
-    "UPDATE cursors SET position = $1 WHERE name = 'log_tree' AND position = $2";
+const GROW_CURSOR: &str = "UPDATE cursors SET position = $1 WHERE name = $3 AND position = $2";
 const INSERT_CHECKPOINT: &str = "INSERT INTO log_checkpoints (tree_size, root, note, signed_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING";
 const CHECKPOINT_COLUMNS: &str = "SELECT tree_size, root, note, signed_at FROM log_checkpoints";
@@ -136,6 +135,7 @@ impl Store {
                 let moved = sqlx::query(GROW_CURSOR)
                     .bind(to_sql(to))
                     .bind(to_sql(from))
+                    .bind(LOG_TREE_CURSOR)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -160,6 +160,7 @@ impl Store {
                 let moved = sqlx::query(GROW_CURSOR)
                     .bind(to_sql(to))
                     .bind(to_sql(from))
+                    .bind(LOG_TREE_CURSOR)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
