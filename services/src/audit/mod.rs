@@ -10,6 +10,7 @@
 //! all cores beside it. The first broken position is named, whatever broke there.
 
 pub mod bundle;
+pub mod filter;
 
 use crate::replay::verify;
 use crate::store::{Store, StoredCheckpoint};
@@ -18,7 +19,7 @@ use rayon::prelude::*;
 use saoma_domain::canonical::Digest;
 use saoma_domain::checkpoint::{self, Checkpoint};
 use saoma_domain::keys::PublicKey;
-use saoma_domain::merkle::Frontier;
+use saoma_domain::merkle::{self, Frontier};
 use saoma_domain::seal::LogLeaf;
 use saoma_domain::verify::{prepare, Broken, Checked, LogVerifier, Prepared};
 use serde::Serialize;
@@ -56,6 +57,23 @@ pub enum Finding {
     Checkpoint { size: u64, held: u64, what: String },
     #[error("the log ends at position {end}, but checkpoint {size} covers {size} events")]
     Truncated { end: u64, size: u64 },
+    /// A filtered bundle's event whose inclusion proof does not hold.
+    #[error(
+        "position {position} ({stream}): its inclusion proof does not tie it to the checkpoint \
+         of tree size {size}"
+    )]
+    NotProven {
+        position: u64,
+        stream: String,
+        size: u64,
+    },
+    /// A filtered bundle's event listed out of position order.
+    #[error("position {position}: listed after position {after}, out of position order")]
+    OutOfOrder { position: u64, after: u64 },
+    /// A filtered bundle's checkpoint that does not hold, or is not consistent with the one its
+    /// events are proven in.
+    #[error("checkpoint of tree size {size}: {what}")]
+    Inconsistent { size: u64, what: String },
 }
 
 impl Finding {
@@ -65,8 +83,12 @@ impl Finding {
             Finding::Event(b) => b.position,
             Finding::Missing { position, .. }
             | Finding::Malformed { position, .. }
-            | Finding::NotInTree { position, .. } => *position,
-            Finding::Checkpoint { size, .. } | Finding::Truncated { size, .. } => *size,
+            | Finding::NotInTree { position, .. }
+            | Finding::NotProven { position, .. }
+            | Finding::OutOfOrder { position, .. } => *position,
+            Finding::Checkpoint { size, .. }
+            | Finding::Truncated { size, .. }
+            | Finding::Inconsistent { size, .. } => *size,
         }
     }
 }
@@ -97,6 +119,21 @@ pub struct Report {
     pub latest_checkpoint: Option<u64>,
     /// Events compared with the leaves of the service's stored tree (audit only).
     pub leaves_compared: u64,
+    /// Inclusion proofs checked (filtered bundles only).
+    pub inclusion_proofs: u64,
+}
+
+/// What the events read are held to.
+pub enum Coverage {
+    /// The whole log from position 1: its tree is rebuilt and held to every checkpoint.
+    Whole(Checkpoints),
+    /// Some of the log's events, each with its inclusion proof in the tree of `size` leaves
+    /// with `root`, the root of a checkpoint that held (with `checkpoints` in all).
+    Proven {
+        size: u64,
+        root: Digest,
+        checkpoints: u64,
+    },
 }
 
 /// The checkpoints to hold the log to, by tree size: each note opened with the notary key, or
@@ -162,21 +199,36 @@ impl Checkpoints {
 pub async fn check(
     pages: mpsc::Receiver<Page>,
     notary: PublicKey,
-    checkpoints: Checkpoints,
+    coverage: Coverage,
     stored_leaves: Option<Store>,
     bar: ProgressBar,
 ) -> anyhow::Result<Result<Report, Finding>> {
     let mut verifier = LogVerifier::new([notary], true);
     let mut frontier = Frontier::new();
     let mut created = Vec::new();
+    let (checkpoints, proven) = match coverage {
+        Coverage::Whole(checkpoints) => (checkpoints, None),
+        Coverage::Proven {
+            size,
+            root,
+            checkpoints,
+        } => {
+            let none = Checkpoints {
+                by_size: BTreeMap::new(),
+            };
+            (none, Some((size, root, checkpoints)))
+        }
+    };
     let mut due = checkpoints.by_size.iter().peekable();
     let mut report = Report {
         latest_checkpoint: checkpoints.largest(),
         ..Report::default()
     };
     let mut held_up_to = 0;
+    // The position of the last event read.
+    let mut last = 0;
     let mut verifying = VecDeque::new();
-    let mut prepared_pages = prepare_ahead(pages);
+    let mut prepared_pages = prepare_ahead(pages, proven.map(|(size, root, _)| (size, root)));
     while let Some(page) = prepared_pages.recv().await {
         let page = page?;
         let recorded = match (&stored_leaves, page.first()) {
@@ -189,14 +241,23 @@ pub async fn check(
         let mut checks = Vec::new();
         let mut found = None;
         for item in page {
-            let position = frontier.size() + 1;
-            if item.position != position {
-                found = Some(Finding::Missing {
+            let position = item.position;
+            let misplaced = match proven {
+                None if position != last + 1 => Some(Finding::Missing {
+                    position: last + 1,
+                    found: position,
+                }),
+                Some(_) if position <= last => Some(Finding::OutOfOrder {
                     position,
-                    found: item.position,
-                });
+                    after: last,
+                }),
+                _ => None,
+            };
+            if misplaced.is_some() {
+                found = misplaced;
                 break;
             }
+            last = position;
             let (prepared, stream, leaf) = match item.prepared {
                 Ok(ok) => ok,
                 Err(finding) => {
@@ -217,6 +278,10 @@ pub async fn check(
                     }
                 }
             }
+            if proven.is_some() {
+                report.inclusion_proofs += 1;
+                continue;
+            }
             created.clear();
             frontier.push(leaf, &mut created);
             while let Some((&size, opened)) = due.next_if(|(&size, _)| size <= frontier.size()) {
@@ -235,7 +300,7 @@ pub async fn check(
                 break;
             }
         }
-        bar.set_position(frontier.size());
+        bar.set_position(verifier.checked().events);
         verifying.push_back(verify(checks));
         while verifying.len() > VERIFY_AHEAD || (found.is_some() && !verifying.is_empty()) {
             if let Some(earlier) = verifying.pop_front() {
@@ -261,8 +326,18 @@ pub async fn check(
     }
     bar.finish_and_clear();
     report.checked = verifier.checked();
-    report.tree_size = frontier.size();
-    report.root = frontier.root();
+    match proven {
+        None => {
+            report.tree_size = frontier.size();
+            report.root = frontier.root();
+        }
+        Some((size, root, checkpoints)) => {
+            report.tree_size = size;
+            report.root = root;
+            report.checkpoints = checkpoints;
+            report.latest_checkpoint = Some(size);
+        }
+    }
     Ok(Ok(report))
 }
 
@@ -291,12 +366,15 @@ type PreparedPage = Vec<PreparedRow>;
 
 /// Hashes each page on all cores, one page ahead of the caller, in order. A `Broken` from
 /// step 1 is kept for the linking to report in order.
-fn prepare_ahead(mut pages: mpsc::Receiver<Page>) -> mpsc::Receiver<anyhow::Result<PreparedPage>> {
+fn prepare_ahead(
+    mut pages: mpsc::Receiver<Page>,
+    proven_in: Option<(u64, Digest)>,
+) -> mpsc::Receiver<anyhow::Result<PreparedPage>> {
     let (sender, received) = mpsc::channel(1);
     tokio::spawn(async move {
         while let Some(page) = pages.recv().await {
             let page = match page {
-                Ok(rows) => tokio::task::spawn_blocking(move || prepare_page(rows))
+                Ok(rows) => tokio::task::spawn_blocking(move || prepare_page(rows, proven_in))
                     .await
                     .map_err(anyhow::Error::from),
                 Err(e) => Err(e),
@@ -310,21 +388,26 @@ fn prepare_ahead(mut pages: mpsc::Receiver<Page>) -> mpsc::Receiver<anyhow::Resu
     received
 }
 
-fn prepare_page(rows: Vec<Row>) -> PreparedPage {
-    rows.into_par_iter().map(prepare_row).collect()
+/// `proven_in`: the tree size and root every row's inclusion proof must show it in.
+fn prepare_page(rows: Vec<Row>, proven_in: Option<(u64, Digest)>) -> PreparedPage {
+    rows.into_par_iter()
+        .map(|row| prepare_row(row, proven_in))
+        .collect()
 }
 
-fn prepare_row(row: Row) -> PreparedRow {
+fn prepare_row(row: Row, proven_in: Option<(u64, Digest)>) -> PreparedRow {
     #[derive(serde::Deserialize)]
     struct Line {
         position: u64,
         event: Value,
+        #[serde(default)]
+        proof: Option<Vec<Digest>>,
     }
-    let (position, parsed) = match row {
-        Row::Stored { position, text } => (position, serde_json::from_str::<Value>(&text)),
+    let (position, parsed, proof) = match row {
+        Row::Stored { position, text } => (position, serde_json::from_str::<Value>(&text), None),
         Row::Line { line, text } => match serde_json::from_str::<Line>(&text) {
-            Ok(l) => (l.position, Ok(l.event)),
-            Err(e) => (line, Err(e)),
+            Ok(l) => (l.position, Ok(l.event), l.proof),
+            Err(e) => (line, Err(e), None),
         },
     };
     let malformed = |reason: String| Finding::Malformed { position, reason };
@@ -334,7 +417,19 @@ fn prepare_row(row: Row) -> PreparedRow {
             let leaf = LogLeaf::from_value(&event).map_err(|e| malformed(e.to_string()))?;
             let stream = event["stream"].as_str().unwrap_or_default().to_string();
             let prepared = prepare(position, &event)?;
-            Ok((prepared, stream, leaf.tree_hash()))
+            let leaf = leaf.tree_hash();
+            if let Some((size, root)) = proven_in {
+                let proof = proof.unwrap_or_default();
+                let index = position.wrapping_sub(1);
+                if !merkle::verify_inclusion(index, size, &leaf, &proof, &root) {
+                    return Err(Finding::NotProven {
+                        position,
+                        stream,
+                        size,
+                    });
+                }
+            }
+            Ok((prepared, stream, leaf))
         });
     PreparedRow { position, prepared }
 }
@@ -392,7 +487,14 @@ pub async fn audit(
             }
         }
     });
-    check(pages, notary, checkpoints, Some(store.clone()), bar).await
+    check(
+        pages,
+        notary,
+        Coverage::Whole(checkpoints),
+        Some(store.clone()),
+        bar,
+    )
+    .await
 }
 
 /// `saoma export`'s arguments.
@@ -401,6 +503,10 @@ pub struct ExportArgs {
     /// Directory for the bundle (created if missing; its bundle files are replaced).
     #[arg(long)]
     pub out: std::path::PathBuf,
+    /// Without a filter, the whole log; with one, the inspections it selects, each event with
+    /// its inclusion proof.
+    #[command(flatten)]
+    pub filter: filter::Filter,
 }
 
 /// `saoma verify`'s arguments.
@@ -488,7 +594,7 @@ pub async fn run_export(
         public,
         settings.log_origin(),
     );
-    let manifest = bundle::export(&tree, &store, &args.out).await;
+    let manifest = bundle::export(&tree, &store, &args.out, &args.filter).await;
     store.close().await;
     manifest
 }

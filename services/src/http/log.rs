@@ -228,11 +228,20 @@ pub async fn consistency(
     })))
 }
 
-/// `GET /api/v1/log/keys`: the keys that sign this log's events and checkpoints.
-pub async fn keys(State(state): State<SharedState>) -> Json<Value> {
+/// `GET /api/v1/log/keys`: the keys that sign this log's events and checkpoints. The notary key
+/// is in force from the first event it notarised (null while the log is empty); there is one
+/// notary key per log, so it has no end.
+pub async fn keys(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
     let tree = state.app.log_tree();
     let (key_id, key) = state.app.notary_key();
-    Json(json!({
+    let first = state.app.store().events_after(0, 1).await?;
+    let valid_from = match first.first().map(|row| row.payload()).transpose() {
+        Ok(event) => event.and_then(|e| {
+            (e["notary"]["key_id"] == key_id.0.as_str()).then(|| e["meta"]["recorded_at"].clone())
+        }),
+        Err(_) => None,
+    };
+    Ok(Json(json!({
         "origin": tree.origin(),
         "keys": [{
             "key_id": key_id,
@@ -240,9 +249,8 @@ pub async fn keys(State(state): State<SharedState>) -> Json<Value> {
             "public_key": key,
             "note_verifier_key": checkpoint::verifier_key(tree.origin(), &key),
             "signs": ["events", "checkpoints"],
-            // One notary key so far, in force for the whole log.
-            "valid_from": null,
+            "valid_from": valid_from,
             "valid_until": null,
         }],
-    }))
+    })))
 }

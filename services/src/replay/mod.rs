@@ -1,4 +1,5 @@
-//! `saoma replay --out DIR`: reads the whole log from the configured store in position order,
+//! `saoma replay --out DIR`: reads the whole log from the configured store (or, with
+//! `--bundle`, from an export bundle) in position order,
 //! checks every hash, chain link and signature as it goes, rebuilds every view and writes the
 //! reports: `history.csv`, `warnings.csv`, `satisfaction.csv`, `frequency.csv`
 //! (inspections per enterprise and year, beside the year before), `summary.json` and
@@ -70,6 +71,14 @@ pub struct ReplayArgs {
     /// Print what the run took (seconds, events/s, peak memory) as one JSON line on stdout.
     #[arg(long)]
     pub stats: bool,
+    /// Read the log from this export bundle (`saoma export`, the whole log) instead of the
+    /// configured store.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// With --bundle: the notary public key (base64) to hold it to, obtained independently;
+    /// without it, the bundle's own keys.json is trusted.
+    #[arg(long, requires = "bundle")]
+    pub notary_key: Option<String>,
 }
 
 /// What a run took; printed with `--stats`, never written into the (deterministic) reports.
@@ -133,7 +142,29 @@ pub struct Replayed {
 
 pub async fn run(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<Summary> {
     let start = std::time::Instant::now();
-    let replayed = replay_store(settings, args.as_of, !args.no_signatures, true).await?;
+    let replayed = match &args.bundle {
+        None => replay_store(settings, args.as_of, !args.no_signatures, true).await?,
+        Some(dir) => {
+            let trusted = args
+                .notary_key
+                .as_deref()
+                .map(|k| {
+                    PublicKey::from_base64(k).ok_or_else(|| {
+                        anyhow::anyhow!("--notary-key is not a base64 ed25519 public key")
+                    })
+                })
+                .transpose()?;
+            replay_bundle(
+                settings,
+                dir,
+                trusted,
+                args.as_of,
+                !args.no_signatures,
+                true,
+            )
+            .await?
+        }
+    };
     let replay_seconds = start.elapsed().as_secs_f64();
     let summary = write_reports(&replayed, !args.no_signatures, &args.out).await?;
     if args.stats {
@@ -168,8 +199,62 @@ pub async fn replay_store(
 ) -> anyhow::Result<Replayed> {
     let store = open_store(settings).await?;
     let notary = notary_public_key(settings)?;
-    let book = crate::rules::load(settings)?;
     let total = store.max_position().await?;
+    let log = Log {
+        pages: read_ahead(store.clone()),
+        total,
+        notary,
+    };
+    let replayed = replay(settings, log, as_of, signatures, show_progress).await;
+    store.close().await;
+    replayed
+}
+
+/// As [`replay_store`], from an export bundle of the whole log (`saoma export`), checked with
+/// the notary key `trusted` or, without it, the bundle's own.
+pub async fn replay_bundle(
+    settings: &Settings,
+    dir: &Path,
+    trusted: Option<PublicKey>,
+    as_of: Option<DateTime<Utc>>,
+    signatures: bool,
+    show_progress: bool,
+) -> anyhow::Result<Replayed> {
+    let (manifest, key, pages) = crate::audit::bundle::logged_rows(dir)?;
+    if manifest.filter.is_some() {
+        bail!(
+            "{} is a filtered bundle: a replay needs the whole log (saoma verify checks it)",
+            dir.display()
+        );
+    }
+    let log = Log {
+        pages,
+        total: manifest.events,
+        notary: trusted.unwrap_or(key),
+    };
+    replay(settings, log, as_of, signatures, show_progress).await
+}
+
+/// A whole log to replay: its pages in position order, how many events it holds, and the
+/// notary key it is held to.
+struct Log<E> {
+    pages: mpsc::Receiver<Result<Vec<LoggedRow>, E>>,
+    total: u64,
+    notary: PublicKey,
+}
+
+async fn replay<E: Into<anyhow::Error> + Send + 'static>(
+    settings: &Settings,
+    Log {
+        pages,
+        total,
+        notary,
+    }: Log<E>,
+    as_of: Option<DateTime<Utc>>,
+    signatures: bool,
+    show_progress: bool,
+) -> anyhow::Result<Replayed> {
+    let book = crate::rules::load(settings)?;
     let bar = if show_progress {
         progress(total)
     } else {
@@ -183,7 +268,7 @@ pub async fn replay_store(
     let (mut peak_visits_held, mut visits_restored) = (0usize, 0u64);
     // Four stages at once: reading pages, parsing and hashing them (all cores), linking and
     // projecting in position order (this task), and verifying the signatures (all cores).
-    let mut pages = prepare_ahead(read_ahead(store.clone()));
+    let mut pages = prepare_ahead(pages);
     let mut verifying = VecDeque::new();
     while let Some(page) = pages.recv().await {
         let (rows, prepared) = page?;
@@ -230,10 +315,9 @@ pub async fn replay_store(
         earlier.await?.map_err(broken)?;
     }
     bar.finish_and_clear();
-    store.close().await;
     if projector.position() != total {
         bail!(
-            "the log ends at position {} but the store's highest position is {total}",
+            "the log ends at position {} but holds {total} events",
             projector.position()
         );
     }
@@ -262,8 +346,8 @@ type PreparedPage = (
 
 /// The pages parsed and hashed on all cores, by a task of their own one page ahead of the
 /// caller, in order; a page that is not JSON ends them with its error.
-fn prepare_ahead(
-    mut pages: mpsc::Receiver<Result<Vec<LoggedRow>, StoreError>>,
+fn prepare_ahead<E: Into<anyhow::Error> + Send + 'static>(
+    mut pages: mpsc::Receiver<Result<Vec<LoggedRow>, E>>,
 ) -> mpsc::Receiver<anyhow::Result<PreparedPage>> {
     let (prepared, received) = mpsc::channel(1);
     tokio::spawn(async move {

@@ -53,6 +53,9 @@ fn digest(bytes: Vec<u8>) -> Result<Digest, StoreError> {
     Ok(Digest(bytes))
 }
 
+/// The most nodes one query of [`Store::tree_nodes`] asks for.
+const NODES_PER_QUERY: usize = 2_000;
+
 impl Store {
     /// How many leaves the stored tree has.
     pub async fn tree_size(&self) -> Result<u64, StoreError> {
@@ -60,35 +63,39 @@ impl Store {
     }
 
     /// The stored hashes of the nodes asked for; a node not stored is absent from the answer.
+    /// Asked in queries of at most [`NODES_PER_QUERY`] distinct nodes.
     pub async fn tree_nodes(
         &self,
         wanted: &[NodeId],
     ) -> Result<HashMap<NodeId, Digest>, StoreError> {
-        if wanted.is_empty() {
-            return Ok(HashMap::new());
-        }
-        // Levels and indexes are the tree's own integers, never input text: written inline.
-        let list = wanted
-            .iter()
-            .map(|(level, index)| format!("({level},{index})"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql =
-            format!("SELECT level, idx, hash FROM log_tree_nodes WHERE (level, idx) IN ({list})");
-        let rows: Vec<(i64, i64, Vec<u8>)> = match &self.db {
-            Db::Sqlite(p) => sqlx::query_as(&sql).fetch_all(p).await?,
-            Db::Postgres(p) => {
-                let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(&sql).fetch_all(p).await?;
-                rows.into_iter()
-                    .map(|(l, i, h)| (i64::from(l), i, h))
-                    .collect()
+        let mut distinct = wanted.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut found = HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks(NODES_PER_QUERY) {
+            // Levels and indexes are the tree's own integers, never input text: written inline.
+            let list = chunk
+                .iter()
+                .map(|(level, index)| format!("({level},{index})"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT level, idx, hash FROM log_tree_nodes WHERE (level, idx) IN ({list})"
+            );
+            let rows: Vec<(i64, i64, Vec<u8>)> = match &self.db {
+                Db::Sqlite(p) => sqlx::query_as(&sql).fetch_all(p).await?,
+                Db::Postgres(p) => {
+                    let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(&sql).fetch_all(p).await?;
+                    rows.into_iter()
+                        .map(|(l, i, h)| (i64::from(l), i, h))
+                        .collect()
+                }
+            };
+            for (level, index, hash) in rows {
+                found.insert((from_sql(level) as u32, from_sql(index)), digest(hash)?);
             }
-        };
-        rows.into_iter()
-            .map(|(level, index, hash)| {
-                Ok(((from_sql(level) as u32, from_sql(index)), digest(hash)?))
-            })
-            .collect()
+        }
+        Ok(found)
     }
 
     /// The stored leaf hashes of leaf indexes `from..to`, by index.

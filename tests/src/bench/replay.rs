@@ -262,6 +262,14 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
         replay("replay-no-signatures", false)
     })?;
 
+    let bundle_dir = work.path().join("bundle");
+    step("saoma export --out: the whole log as a bundle (its tree grown and signed first)");
+    let exported = phases.time("saoma export", || {
+        export_once(&binary, &pg.url(), &data_dir, &bundle_dir)
+    })?;
+    step("saoma verify --json on the bundle, offline");
+    let offline = phases.time("saoma verify", || verify_once(&binary, &bundle_dir))?;
+
     step("plain cqrs-es + postgres-es: stream_all_events of every aggregate type");
     let plain = phases.time("plain cqrs-es + postgres-es read", || {
         runtime.block_on(plain_read(&pool))
@@ -289,6 +297,12 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
     if !identical {
         problems.push("the two replays wrote different reports".into());
     }
+    if offline.report.checked.events != simulation.events || exported.events != simulation.events {
+        problems.push(format!(
+            "saoma export wrote {} events and saoma verify checked {}, the store holds {}",
+            exported.events, offline.report.checked.events, simulation.events
+        ));
+    }
 
     let t = table(
         args,
@@ -299,6 +313,7 @@ pub fn bench(args: &ReplayArgs) -> Result<Table> {
         raw_read,
         &checked,
         &unsigned,
+        (&exported, &offline),
         plain,
         &phases,
     );
@@ -319,6 +334,7 @@ fn table(
     raw_read: (u64, u64, Duration),
     checked: &ReplayRun,
     unsigned: &ReplayRun,
+    (exported, offline): (&Exported, &VerifyRun),
     plain: (u64, Duration),
     phases: &Phases,
 ) -> Table {
@@ -457,6 +473,71 @@ fn table(
             false => "**differ**".into(),
         },
         "byte-identical",
+    );
+    t.row(
+        "saoma export --out: the whole log as a bundle (growing its Merkle tree and signing a \
+         checkpoint first)",
+        format!(
+            "{} events, {:.2} GB, in {:.1} s",
+            thousands(exported.events as f64),
+            exported.bytes as f64 / 1e9,
+            exported.wall.as_secs_f64()
+        ),
+        "",
+    );
+    // The same limit as the replay's: verify checks the same signatures and hashes the same
+    // bytes, and also hashes the tree (a leaf and an interior node per event) on top.
+    let v = &offline.report.checked;
+    let verify_signatures = (v.notary_signatures + v.officer_signatures) as f64 / events;
+    let verify_limit =
+        1.0 / (verify_signatures / (crypto.verify_batch_per_s * cores_f) + hash_seconds);
+    let verify_rate = per_s(v.events, offline.wall);
+    t.row(
+        "saoma verify of the bundle, offline: every hash, chain link, notary and officer \
+         signature, key validity, the Merkle root against every checkpoint (process wall time)",
+        format!("{} events/s", thousands(verify_rate)),
+        format!(
+            "≥ 80% of the limit = {} events/s: {}",
+            thousands(0.8 * verify_limit),
+            met(verify_rate >= 0.8 * verify_limit)
+        ),
+    );
+    t.row(
+        format!(
+            "… share of the machine limit ({verify_signatures:.2} signatures and {} B hashed an \
+             event, as the replay's)",
+            thousands(bytes)
+        ),
+        format!("{:.0}%", 100.0 * verify_rate / verify_limit),
+        "≥ 80%",
+    );
+    t.row(
+        "… events / signatures checked / checkpoints / tree size",
+        format!(
+            "{} / {} / {} / {}",
+            thousands(v.events as f64),
+            thousands((v.notary_signatures + v.officer_signatures) as f64),
+            offline.report.checkpoints,
+            thousands(offline.report.tree_size as f64)
+        ),
+        "every event",
+    );
+    t.row(
+        "… wall time / CPU of saoma verify",
+        format!(
+            "{:.2} s / {:.2} s ({:.0}% of a core)",
+            offline.wall.as_secs_f64(),
+            offline.cpu,
+            100.0 * offline.cpu / offline.wall.as_secs_f64().max(1e-9)
+        ),
+        "",
+    );
+    t.row(
+        "… peak memory (VmHWM, sampled every 20 ms)",
+        offline
+            .peak_memory
+            .map_or_else(|| "unknown".into(), mebibytes),
+        "bounded",
     );
     let plain_rate = per_s(plain.0, plain.1);
     t.row(
@@ -842,6 +923,117 @@ fn replay_once(
         cpu_postgres,
         cpu_others: (d.machine_busy - cpu_replay - cpu_postgres - d.bench).max(0.0),
         reports,
+    })
+}
+
+/// What `saoma export` wrote.
+struct Exported {
+    events: u64,
+    /// Size of `events.jsonl`.
+    bytes: u64,
+    wall: Duration,
+}
+
+/// Runs `saoma export --out <dir>` on the store and data dir.
+fn export_once(binary: &Path, database_url: &str, data_dir: &Path, dir: &Path) -> Result<Exported> {
+    let start = Instant::now();
+    let output = saoma(binary, "export")
+        .arg("--out")
+        .arg(dir)
+        .env("SAOMA_DATABASE_URL", database_url)
+        .env("SAOMA_DATA_DIR", data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .context("running saoma export")?;
+    let wall = start.elapsed();
+    if !output.status.success() {
+        print_log_tail("saoma export", &String::from_utf8_lossy(&output.stderr));
+        bail!("saoma export exited with {}", output.status);
+    }
+    #[derive(Deserialize)]
+    struct Manifest {
+        events: u64,
+    }
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)
+        .context("the bundle's manifest.json")?;
+    Ok(Exported {
+        events: manifest.events,
+        bytes: std::fs::metadata(dir.join("events.jsonl"))?.len(),
+        wall,
+    })
+}
+
+/// The JSON line of `saoma verify --json`.
+#[derive(Debug, Deserialize)]
+struct VerifyReport {
+    checked: VerifyChecked,
+    tree_size: u64,
+    checkpoints: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifyChecked {
+    events: u64,
+    notary_signatures: u64,
+    officer_signatures: u64,
+}
+
+/// One `saoma verify` child process.
+struct VerifyRun {
+    report: VerifyReport,
+    wall: Duration,
+    /// User + system CPU seconds.
+    cpu: f64,
+    peak_memory: Option<u64>,
+}
+
+/// Runs `saoma verify <dir> --json`, sampling its peak memory while it runs.
+fn verify_once(binary: &Path, dir: &Path) -> Result<VerifyRun> {
+    let children_before = children_cpu_seconds("self");
+    let start = Instant::now();
+    let mut child = saoma(binary, "verify")
+        .arg(dir)
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running saoma verify")?;
+    let pid = child.id();
+    let mut peak_memory = None;
+    // VmHWM only grows: its last reading before the exit is the peak, give or take 20 ms.
+    while child.try_wait()?.is_none() {
+        if let Some(hwm) = procs::status_bytes(pid, "VmHWM") {
+            peak_memory = Some(hwm);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output()?;
+    let wall = start.elapsed();
+    let cpu = children_cpu_seconds("self") - children_before;
+    if !output.status.success() {
+        print_log_tail("saoma verify", &String::from_utf8_lossy(&output.stderr));
+        bail!("saoma verify exited with {}", output.status);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| format!("saoma verify --json printed no JSON line:\n{stdout}"))?;
+    let report: VerifyReport = serde_json::from_str(line)
+        .with_context(|| format!("saoma verify --json printed {line}"))?;
+    step(&format!(
+        "{} events in {:.2} s: {} events/s",
+        thousands(report.checked.events as f64),
+        wall.as_secs_f64(),
+        thousands(report.checked.events as f64 / wall.as_secs_f64().max(1e-9))
+    ));
+    Ok(VerifyRun {
+        report,
+        wall,
+        cpu,
+        peak_memory,
     })
 }
 

@@ -271,7 +271,9 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     backfill(&settings, 250, last).await;
     let dir = tempfile::tempdir().unwrap();
     let exported = dir.path().join("bundle");
-    let manifest = bundle::export(&tree, &store, &exported).await.unwrap();
+    let manifest = bundle::export(&tree, &store, &exported, &Default::default())
+        .await
+        .unwrap();
     let size = manifest.tree_size;
     assert!(size > first && size > 2_000, "only {size} events");
     assert_eq!(manifest.checkpoints, 2);
@@ -521,4 +523,266 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
         .await
         .expect("the restored log audits");
     assert_eq!(again.root, clean.root);
+}
+
+/// What a filtered export of `store` should hold: every stream of the inspections `selects`
+/// picks by agency, enterprise and date, and the registry streams of the officers who signed
+/// their commands, each whole.
+fn expected_streams(
+    rows: &[saoma_services::store::LoggedRow],
+    selects: impl Fn(&Value) -> bool,
+) -> std::collections::BTreeSet<String> {
+    let mut streams = std::collections::BTreeSet::new();
+    for row in rows.iter().filter(|r| r.aggregate_type == "Inspection") {
+        let stream = format!("Inspection/{}", row.aggregate_id);
+        let payload = row.payload().unwrap();
+        if row.event_type == "CodeIssued" && selects(&payload["event"]) {
+            streams.insert(stream.clone());
+        }
+        if streams.contains(&stream) {
+            if let Some(officer) = payload["command"]["officer"].as_str() {
+                streams.insert(format!("Registry/officer:{officer}"));
+            }
+        }
+    }
+    streams
+}
+
+pub async fn a_filtered_bundle_proves_its_inspections_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let settings = app.settings.clone().unwrap();
+    let key_path = saoma_services::serve::notary_key_path(&settings);
+    let notary_key = saoma_services::keys::load_or_create_signing_key(&key_path, false).unwrap();
+    let notary = PublicKey(notary_key.verifying_key());
+    let origin = settings.log_origin();
+    let store = saoma_services::serve::open_store(&settings).await.unwrap();
+    let tree = LogTree::new(
+        store.clone(),
+        Arc::new(notary_key.clone()),
+        notary,
+        origin.clone(),
+    );
+    let year = saoma_domain::inspection::shanghai_date(chrono::Utc::now()).year() - 1;
+    backfill(&settings, 150, year - 1).await;
+    let first = tree.checkpoint_now().await.unwrap().unwrap().tree_size;
+    backfill(&settings, 150, year).await;
+    let dir = tempfile::tempdir().unwrap();
+    let size = tree.checkpoint_now().await.unwrap().unwrap().tree_size;
+    let rows = store.events_after(0, size).await.unwrap();
+
+    // One agency's inspections of a spring, and one enterprise's of every year.
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(year, 3, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(year, 6, 30).unwrap(),
+    );
+    let dated = |e: &Value| -> chrono::NaiveDate { e["date"].as_str().unwrap().parse().unwrap() };
+    let issued: Value = rows
+        .iter()
+        .filter(|r| r.event_type == "CodeIssued")
+        .map(|r| r.payload().unwrap()["event"].clone())
+        .find(|e| (from..=to).contains(&dated(e)))
+        .expect("an inspection in the spring");
+    let agency = issued["agency"]["code"].as_str().unwrap().to_string();
+    let enterprise = issued["enterprise"]["credit_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spring = audit::filter::Filter {
+        agency: Some(agency.clone()),
+        from: Some(from),
+        to: Some(to),
+        ..Default::default()
+    };
+    let of_enterprise = audit::filter::Filter {
+        enterprise: Some(enterprise.clone()),
+        ..Default::default()
+    };
+    let cases = [
+        (
+            spring,
+            expected_streams(&rows, |e| {
+                e["agency"]["code"] == agency.as_str() && (from..=to).contains(&dated(e))
+            }),
+        ),
+        (
+            of_enterprise,
+            expected_streams(&rows, |e| {
+                e["enterprise"]["credit_code"] == enterprise.as_str()
+            }),
+        ),
+    ];
+    let mut exported = Vec::new();
+    for (i, (filter, streams)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("filtered-{i}"));
+        let manifest = bundle::export(&tree, &store, &out, filter).await.unwrap();
+        assert_eq!(manifest.tree_size, size);
+        assert_eq!(manifest.filter.as_ref(), Some(filter));
+        let inspections = streams
+            .iter()
+            .filter(|s| s.starts_with("Inspection/"))
+            .count();
+        assert!(inspections > 0, "the filter {filter:?} selects nothing");
+        // Exactly the expected streams, each whole, in position order.
+        let wanted: Vec<&saoma_services::store::LoggedRow> = rows
+            .iter()
+            .filter(|r| streams.contains(&format!("{}/{}", r.aggregate_type, r.aggregate_id)))
+            .collect();
+        let b = Bundle::read(&out);
+        assert_eq!(manifest.events, wanted.len() as u64);
+        assert_eq!(b.events.len(), wanted.len());
+        for (line, row) in b.events.iter().zip(&wanted) {
+            assert_eq!(line["position"], row.position);
+            assert_eq!(line["event"], row.payload().unwrap());
+            assert!(line["proof"].is_array());
+        }
+        let report = verified(&out, notary)
+            .await
+            .expect("a clean filtered bundle verifies");
+        assert_eq!(report.checked.events, wanted.len() as u64);
+        assert_eq!(report.inclusion_proofs, wanted.len() as u64);
+        assert_eq!(report.checkpoints, 2);
+        assert_eq!(report.tree_size, size);
+        assert!(report.checked.officer_signatures > 0);
+        exported.push((out, b));
+    }
+
+    // Tampering with a filtered bundle is caught where it happened.
+    let (out, original) = &exported[0];
+    let tampered = dir.path().join("tampered");
+    let check = |b: Bundle| {
+        let (tampered, out) = (tampered.clone(), out.clone());
+        async move {
+            let _ = std::fs::remove_dir_all(&tampered);
+            b.write(&out, &tampered);
+            verified(&tampered, notary).await
+        }
+    };
+    let position = |b: &Bundle, i: usize| b.events[i]["position"].as_u64().unwrap();
+    let last_inspection = original
+        .events
+        .iter()
+        .rposition(|l| {
+            l["event"]["stream"]
+                .as_str()
+                .unwrap()
+                .starts_with("Inspection/")
+        })
+        .unwrap();
+
+    // An event changed by one byte: its hash.
+    let mut b = original.clone();
+    let text = b.events[last_inspection]["event"].to_string();
+    b.events[last_inspection]["event"] = serde_json::from_str(&one_byte_changed(&text)).unwrap();
+    let found = at(check(b).await, "a changed byte");
+    assert_eq!(
+        found.position(),
+        position(original, last_inspection),
+        "{found}"
+    );
+
+    // One hash of an inclusion proof changed: that event is not proven.
+    let mut b = original.clone();
+    let hash = b.events[last_inspection]["proof"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if hash.starts_with('0') { "1" } else { "0" };
+    b.events[last_inspection]["proof"][0] = format!("{flipped}{}", &hash[1..]).into();
+    let found = at(check(b).await, "an altered inclusion proof");
+    assert!(
+        matches!(&found, Finding::NotProven { position: p, size: s, .. }
+            if *p == position(original, last_inspection) && *s == size),
+        "{found}"
+    );
+
+    // A position rewritten to another event's: its proof no longer holds.
+    let mut b = original.clone();
+    b.events[last_inspection]["position"] = (position(original, last_inspection) + 1).into();
+    let found = at(check(b).await, "a moved event");
+    assert!(
+        matches!(
+            found,
+            Finding::NotProven { .. } | Finding::OutOfOrder { .. }
+        ),
+        "{found}"
+    );
+
+    // An inspection's first event left out: its stream's next event cannot link.
+    let mut b = original.clone();
+    let later = |b: &Bundle, i: usize| {
+        let stream = &b.events[i]["event"]["stream"];
+        b.events[i + 1..]
+            .iter()
+            .find(|l| l["event"]["stream"] == *stream)
+            .map(|l| l["position"].as_u64().unwrap())
+    };
+    let (issued_at, next) = (0..b.events.len())
+        .filter(|&i| b.events[i]["event"]["event"]["type"] == "CodeIssued")
+        .find_map(|i| Some((i, later(&b, i)?)))
+        .expect("an inspection with more than its CodeIssued");
+    b.events.remove(issued_at);
+    let found = at(check(b).await, "an inspection's first event left out");
+    assert_eq!(found.position(), next, "{found}");
+
+    // The officers' registry streams left out: the first signed command has no known key.
+    let mut b = original.clone();
+    b.events.retain(|l| {
+        !l["event"]["stream"]
+            .as_str()
+            .unwrap()
+            .starts_with("Registry/")
+    });
+    let first_signed = b
+        .events
+        .iter()
+        .find(|l| !l["event"]["command"].is_null())
+        .map(|l| l["position"].as_u64().unwrap())
+        .unwrap();
+    let found = at(check(b).await, "no officer keys");
+    assert_eq!(found.position(), first_signed, "{found}");
+    assert!(
+        matches!(
+            event_broken(&found),
+            Some(Broken {
+                what: Failure::UnknownOfficerKey { .. },
+                ..
+            })
+        ),
+        "{found}"
+    );
+
+    // A consistency proof altered, and a fork of the earlier checkpoint: named by its size.
+    let mut b = original.clone();
+    let i = b
+        .checkpoints
+        .iter()
+        .position(|c| c["tree_size"] == first)
+        .unwrap();
+    b.checkpoints[i]["consistency"][0] = Value::from("00".repeat(32));
+    let found = at(check(b).await, "an altered consistency proof");
+    assert!(
+        matches!(found, Finding::Inconsistent { size: s, .. } if s == first),
+        "{found}"
+    );
+    let mut other_root = store.checkpoint_of_size(first).await.unwrap().unwrap().root;
+    other_root.0[0] ^= 1;
+    let mut b = original.clone();
+    b.checkpoints[i]["note"] = note(&origin, first, other_root, &notary_key).into();
+    let found = at(check(b).await, "a forked checkpoint");
+    assert!(
+        matches!(found, Finding::Inconsistent { size: s, .. } if s == first),
+        "{found}"
+    );
+
+    // The bundle's own checkpoint signed by another key: nothing in it is proven.
+    let stranger = SigningKey::from_bytes(&[0x55; 32]);
+    let latest = store.checkpoint_of_size(size).await.unwrap().unwrap();
+    let mut b = original.clone();
+    let last = b.checkpoints.len() - 1;
+    b.checkpoints[last]["note"] = note(&origin, size, latest.root, &stranger).into();
+    let found = at(check(b).await, "the bundle's checkpoint by another key");
+    assert!(
+        matches!(found, Finding::Inconsistent { size: s, .. } if s == size),
+        "{found}"
+    );
 }

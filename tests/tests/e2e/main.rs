@@ -89,6 +89,7 @@ on_both_backends!(
     views::backfilled_years_are_followed_holding_only_the_recent_visits,
     proofs::the_served_proofs_verify_against_the_served_checkpoints,
     audit::tampering_with_the_store_or_a_bundle_is_caught_where_it_happened,
+    audit::a_filtered_bundle_proves_its_inspections_whole,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

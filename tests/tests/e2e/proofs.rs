@@ -84,6 +84,16 @@ pub async fn the_served_proofs_verify_against_the_served_checkpoints(backend: Ba
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(first.origin, origin);
+    // The key is in force from the first event it notarised, with no end.
+    let keys = app.public.get("/api/v1/log/keys").await.unwrap();
+    let first_event = store.events_after(0, 1).await.unwrap()[0]
+        .payload()
+        .unwrap();
+    assert_eq!(
+        keys.body["keys"][0]["valid_from"],
+        first_event["meta"]["recorded_at"]
+    );
+    assert!(keys.body["keys"][0]["valid_until"].is_null());
     let leaves_then = leaves(&store).await;
     assert_eq!(first.root, merkle::root(&leaves_then[..total as usize]));
 

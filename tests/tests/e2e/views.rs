@@ -285,10 +285,38 @@ pub async fn live_views_resumed_in_the_middle_equal_a_replay(backend: Backend) {
             as_of: Some(as_of),
             no_signatures: false,
             stats: false,
+            bundle: None,
+            notary_key: None,
         };
         saoma_services::replay::run(&settings, &args).await.unwrap();
     }
     let (da, db) = (digest_dir(a.path()), digest_dir(b.path()));
+    // The same log replayed from an export bundle instead of the store: the same bytes.
+    let bundle = tempfile::tempdir().unwrap();
+    saoma_services::audit::run_export(
+        &settings,
+        &saoma_services::audit::ExportArgs {
+            out: bundle.path().to_path_buf(),
+            filter: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let from_bundle = tempfile::tempdir().unwrap();
+    let args = ReplayArgs {
+        out: from_bundle.path().to_path_buf(),
+        as_of: Some(as_of),
+        no_signatures: false,
+        stats: false,
+        bundle: Some(bundle.path().to_path_buf()),
+        notary_key: None,
+    };
+    saoma_services::replay::run(&settings, &args).await.unwrap();
+    assert_eq!(
+        digest_dir(from_bundle.path()),
+        da,
+        "a replay of the bundle differs from the store's"
+    );
     assert_eq!(
         da.keys().collect::<Vec<_>>(),
         [
