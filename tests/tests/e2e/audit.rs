@@ -249,29 +249,72 @@ fn event_broken(finding: &Finding) -> Option<&Broken> {
     }
 }
 
+/// A service on `backend` with its store, notary key and log tree, as the audit reads them.
+struct Log {
+    _app: TestApp,
+    settings: Settings,
+    notary_key: SigningKey,
+    notary: PublicKey,
+    origin: String,
+    store: Store,
+    tree: LogTree,
+}
+
+impl Log {
+    async fn start(backend: Backend) -> Self {
+        let app = spawn_app(backend).await;
+        let settings = app.settings.clone().unwrap();
+        let key_path = saoma_services::serve::notary_key_path(&settings);
+        let notary_key =
+            saoma_services::keys::load_or_create_signing_key(&key_path, false).unwrap();
+        let notary = PublicKey(notary_key.verifying_key());
+        let origin = settings.log_origin();
+        let store = saoma_services::serve::open_store(&settings).await.unwrap();
+        let tree = LogTree::new(
+            store.clone(),
+            Arc::new(notary_key.clone()),
+            notary,
+            origin.clone(),
+        );
+        Log {
+            _app: app,
+            settings,
+            notary_key,
+            notary,
+            origin,
+            store,
+            tree,
+        }
+    }
+
+    /// Backfills `inspections` in each of the last two years, signing a checkpoint after the
+    /// first; the size of that checkpoint.
+    async fn two_years(&self, inspections: usize) -> u64 {
+        let last = saoma_domain::inspection::shanghai_date(chrono::Utc::now()).year() - 1;
+        backfill(&self.settings, inspections, last - 1).await;
+        let first = self.tree.checkpoint_now().await.unwrap().unwrap().tree_size;
+        backfill(&self.settings, inspections, last).await;
+        first
+    }
+}
+
 pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let settings = app.settings.clone().unwrap();
-    let key_path = saoma_services::serve::notary_key_path(&settings);
-    let notary_key = saoma_services::keys::load_or_create_signing_key(&key_path, false).unwrap();
-    let notary = PublicKey(notary_key.verifying_key());
-    let origin = settings.log_origin();
-    let store = saoma_services::serve::open_store(&settings).await.unwrap();
-    let tree = LogTree::new(
-        store.clone(),
-        Arc::new(notary_key.clone()),
+    let log = Log::start(backend).await;
+    let Log {
+        notary_key,
         notary,
-        origin.clone(),
-    );
+        origin,
+        store,
+        tree,
+        ..
+    } = &log;
+    let notary = *notary;
 
     // Two years of traffic, a checkpoint after each.
-    let last = saoma_domain::inspection::shanghai_date(chrono::Utc::now()).year() - 1;
-    backfill(&settings, 250, last - 1).await;
-    let first = tree.checkpoint_now().await.unwrap().unwrap().tree_size;
-    backfill(&settings, 250, last).await;
+    let (settings, first) = (&log.settings, log.two_years(250).await);
     let dir = tempfile::tempdir().unwrap();
     let exported = dir.path().join("bundle");
-    let manifest = bundle::export(&tree, &store, &exported, &Default::default())
+    let manifest = bundle::export(tree, store, &exported, &Default::default())
         .await
         .unwrap();
     let size = manifest.tree_size;
@@ -279,7 +322,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     assert_eq!(manifest.checkpoints, 2);
 
     // Clean: both hold, and every leaf was compared with the service's tree.
-    let clean = audited(&store, notary, &origin)
+    let clean = audited(store, notary, origin)
         .await
         .expect("a clean log audits");
     assert_eq!(
@@ -319,7 +362,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     let r = registered.position;
     assert!(r < first_use);
 
-    let sql = Sql::open(&settings).await;
+    let sql = Sql::open(settings).await;
     sql.drop_guards().await;
     let original = Bundle::read(&exported);
     let tampered = dir.path().join("tampered");
@@ -334,7 +377,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
 
     // 1. One byte of one payload.
     sql.set_payload(p, &one_byte_changed(&text(p))).await;
-    let found = at(audited(&store, notary, &origin).await, "a changed byte");
+    let found = at(audited(store, notary, origin).await, "a changed byte");
     assert_eq!(found.position(), p, "{found}");
     assert!(
         matches!(
@@ -354,7 +397,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
 
     // 2. A row deleted.
     sql.exec(&format!("CREATE TABLE saved AS SELECT * FROM events WHERE position = {p}; DELETE FROM events WHERE position = {p};")).await;
-    let found = at(audited(&store, notary, &origin).await, "a deleted row");
+    let found = at(audited(store, notary, origin).await, "a deleted row");
     assert_eq!(
         found,
         Finding::Missing {
@@ -387,7 +430,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
            SELECT aggregate_type, 'forged', sequence, event_type, event_version, payload, metadata, {p} FROM events WHERE position = {copied};"
     ))
     .await;
-    let found = at(audited(&store, notary, &origin).await, "an inserted row");
+    let found = at(audited(store, notary, origin).await, "an inserted row");
     assert_eq!(found.position(), p, "{found}");
     sql.exec(&format!(
         "DELETE FROM events WHERE aggregate_id = 'forged'; \
@@ -404,7 +447,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
 
     // 4. Two rows swapped.
     sql.swap(p, p + 1).await;
-    let found = at(audited(&store, notary, &origin).await, "swapped rows");
+    let found = at(audited(store, notary, origin).await, "swapped rows");
     assert_eq!(found.position(), p, "{found}");
     sql.swap(p, p + 1).await;
     let mut b = original.clone();
@@ -419,10 +462,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     // 5. A signature replaced by another event's.
     sql.set_payload(p, &signature_of(&text(p), &text(p + 1)))
         .await;
-    let found = at(
-        audited(&store, notary, &origin).await,
-        "a replaced signature",
-    );
+    let found = at(audited(store, notary, origin).await, "a replaced signature");
     assert_eq!(found.position(), p, "{found}");
     sql.set_payload(p, &text(p)).await;
     let mut b = original.clone();
@@ -443,7 +483,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     // 6. An officer's key registration moved later than its first use.
     sql.move_later(r, first_use).await;
     let found = at(
-        audited(&store, notary, &origin).await,
+        audited(store, notary, origin).await,
         "a key registration moved later",
     );
     assert_eq!(found.position(), r, "the moved row is named: {found}");
@@ -471,10 +511,10 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
 
     // 7. The latest checkpoint replaced by one signed with another key.
     let latest = store.checkpoint_of_size(size).await.unwrap().unwrap();
-    let forged = note(&origin, size, latest.root, &stranger);
+    let forged = note(origin, size, latest.root, &stranger);
     sql.set_checkpoint(size, &forged, &latest.root.0).await;
     let found = at(
-        audited(&store, notary, &origin).await,
+        audited(store, notary, origin).await,
         "a checkpoint signed by another key",
     );
     assert!(
@@ -497,12 +537,9 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     let earlier = store.checkpoint_of_size(first).await.unwrap().unwrap();
     let mut other_root = earlier.root;
     other_root.0[0] ^= 1;
-    let fork = note(&origin, first, other_root, &notary_key);
+    let fork = note(origin, first, other_root, notary_key);
     sql.set_checkpoint(first, &fork, &other_root.0).await;
-    let found = at(
-        audited(&store, notary, &origin).await,
-        "a forked checkpoint",
-    );
+    let found = at(audited(store, notary, origin).await, "a forked checkpoint");
     assert_eq!(found.position(), first, "{found}");
     sql.set_checkpoint(first, &earlier.note, &earlier.root.0)
         .await;
@@ -519,7 +556,7 @@ pub async fn tampering_with_the_store_or_a_bundle_is_caught_where_it_happened(ba
     );
 
     // Every change undone: the log holds again.
-    let again = audited(&store, notary, &origin)
+    let again = audited(store, notary, origin)
         .await
         .expect("the restored log audits");
     assert_eq!(again.root, clean.root);
@@ -549,23 +586,18 @@ fn expected_streams(
 }
 
 pub async fn a_filtered_bundle_proves_its_inspections_whole(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let settings = app.settings.clone().unwrap();
-    let key_path = saoma_services::serve::notary_key_path(&settings);
-    let notary_key = saoma_services::keys::load_or_create_signing_key(&key_path, false).unwrap();
-    let notary = PublicKey(notary_key.verifying_key());
-    let origin = settings.log_origin();
-    let store = saoma_services::serve::open_store(&settings).await.unwrap();
-    let tree = LogTree::new(
-        store.clone(),
-        Arc::new(notary_key.clone()),
+    let log = Log::start(backend).await;
+    let Log {
+        notary_key,
         notary,
-        origin.clone(),
-    );
+        origin,
+        store,
+        tree,
+        ..
+    } = &log;
+    let notary = *notary;
+    let first = log.two_years(150).await;
     let year = saoma_domain::inspection::shanghai_date(chrono::Utc::now()).year() - 1;
-    backfill(&settings, 150, year - 1).await;
-    let first = tree.checkpoint_now().await.unwrap().unwrap().tree_size;
-    backfill(&settings, 150, year).await;
     let dir = tempfile::tempdir().unwrap();
     let size = tree.checkpoint_now().await.unwrap().unwrap().tree_size;
     let rows = store.events_after(0, size).await.unwrap();
@@ -614,7 +646,7 @@ pub async fn a_filtered_bundle_proves_its_inspections_whole(backend: Backend) {
     let mut exported = Vec::new();
     for (i, (filter, streams)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("filtered-{i}"));
-        let manifest = bundle::export(&tree, &store, &out, filter).await.unwrap();
+        let manifest = bundle::export(tree, store, &out, filter).await.unwrap();
         assert_eq!(manifest.tree_size, size);
         assert_eq!(manifest.filter.as_ref(), Some(filter));
         let inspections = streams
@@ -767,7 +799,7 @@ pub async fn a_filtered_bundle_proves_its_inspections_whole(backend: Backend) {
     let mut other_root = store.checkpoint_of_size(first).await.unwrap().unwrap().root;
     other_root.0[0] ^= 1;
     let mut b = original.clone();
-    b.checkpoints[i]["note"] = note(&origin, first, other_root, &notary_key).into();
+    b.checkpoints[i]["note"] = note(origin, first, other_root, notary_key).into();
     let found = at(check(b).await, "a forked checkpoint");
     assert!(
         matches!(found, Finding::Inconsistent { size: s, .. } if s == first),
@@ -779,7 +811,7 @@ pub async fn a_filtered_bundle_proves_its_inspections_whole(backend: Backend) {
     let latest = store.checkpoint_of_size(size).await.unwrap().unwrap();
     let mut b = original.clone();
     let last = b.checkpoints.len() - 1;
-    b.checkpoints[last]["note"] = note(&origin, size, latest.root, &stranger).into();
+    b.checkpoints[last]["note"] = note(origin, size, latest.root, &stranger).into();
     let found = at(check(b).await, "the bundle's checkpoint by another key");
     assert!(
         matches!(found, Finding::Inconsistent { size: s, .. } if s == size),
