@@ -228,6 +228,11 @@ impl App {
         self.registry.read().expect("registry lock")
     }
 
+    /// The base of the URLs the QR codes encode (no trailing slash).
+    pub fn public_base_url(&self) -> &str {
+        &self.public_base_url
+    }
+
     pub fn code_url(&self, id: &Uuid) -> (String, String) {
         let token = self.tokens.token_for(id);
         let url = format!("{}/c/{}", self.public_base_url, token);

@@ -1,16 +1,18 @@
-//! The HTTP API under `/api/v1/`, plus `/healthz`, `/readyz` and `/metrics`. Handlers are thin:
-//! they parse, call `App`, and map the outcome.
+//! The HTTP API under `/api/v1/`, the enterprise's pages (`crate::pages`), plus `/healthz`,
+//! `/readyz` and `/metrics`. Handlers are thin: they parse, call `App`, and map the outcome.
 
 pub(crate) mod admin;
 mod error;
 mod log;
 mod officer;
 mod public;
+mod qr;
 mod views;
 
 pub use error::ApiError;
 
 use crate::app::App;
+use crate::pages;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -64,6 +66,10 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .route("/codes/{token}/scan", post(public::scan))
         .route("/codes/{token}/rating", post(public::rate))
         .route("/codes/{token}/feedback", post(public::feedback))
+        .route("/codes/{token}/qr.svg", get(qr::code_svg))
+        .route("/codes/{token}/qr.png", get(qr::code_png))
+        .route("/enterprises/{credit_code}/qr.svg", get(qr::enterprise_svg))
+        .route("/enterprises/{credit_code}/qr.png", get(qr::enterprise_png))
         .route("/history", get(views::history))
         .route("/history/{id}", get(views::inspection))
         .route(
@@ -82,6 +88,13 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .nest("/admin", admin);
     Router::new()
         .nest("/api/v1", api)
+        .route("/c/{token}", get(pages::code_page))
+        .route(
+            "/c/{token}/rating",
+            post(pages::rate).layer(DefaultBodyLimit::max(pages::MAX_FORM_BYTES)),
+        )
+        .route("/e/{credit_code}", get(pages::enterprise_page))
+        .route("/static/saoma.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

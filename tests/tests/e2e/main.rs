@@ -7,6 +7,7 @@ mod faults;
 mod lifecycle;
 mod log;
 mod nats;
+mod pages;
 mod process;
 mod proofs;
 mod support;
@@ -55,6 +56,12 @@ on_both_stores!(
     bad_input::admin_endpoints_need_the_admin_token,
     bad_input::an_import_with_one_bad_row_changes_nothing,
     bad_input::a_forged_token_is_refused_and_recorded,
+    pages::the_enterprise_page_shows_the_code_in_chinese_and_records_one_scan,
+    pages::an_enterprise_rates_through_the_form_once_and_sees_submitted_and_the_result,
+    pages::a_rating_form_without_its_tag_or_with_bad_input_changes_nothing,
+    pages::forged_and_malformed_tokens_get_an_honest_page_and_a_forged_scan_is_recorded,
+    pages::an_expired_revoked_or_early_code_shows_why_and_records_the_refused_scan,
+    pages::a_decoded_qr_code_opens_the_right_page,
 );
 
 /// Runs each named scenario, which builds its own services on the given backend, on both stores.
