@@ -138,6 +138,7 @@ pub enum Coverage {
 
 /// The checkpoints to hold the log to, by tree size: each note opened with the notary key, or
 /// what is wrong with it (found when the log reaches its size, in position order).
+#[derive(Default)]
 pub struct Checkpoints {
     by_size: BTreeMap<u64, Vec<Result<Checkpoint, String>>>,
 }
@@ -212,12 +213,7 @@ pub async fn check(
             size,
             root,
             checkpoints,
-        } => {
-            let none = Checkpoints {
-                by_size: BTreeMap::new(),
-            };
-            (none, Some((size, root, checkpoints)))
-        }
+        } => (Checkpoints::default(), Some((size, root, checkpoints))),
     };
     let mut due = checkpoints.by_size.iter().peekable();
     let mut report = Report {

@@ -347,7 +347,10 @@ fn table(
     let cores_f = cores as f64;
     let signature_seconds = signatures / (crypto.verify_batch_per_s * cores_f);
     let hash_seconds = bytes / (sha_bytes_per_s * cores_f);
-    let limit = 1.0 / (signature_seconds + hash_seconds);
+    // Events/s for this many signatures an event, and the stored bytes hashed, on all cores.
+    let limit_for =
+        |signatures: f64| 1.0 / (signatures / (crypto.verify_batch_per_s * cores_f) + hash_seconds);
+    let limit = limit_for(signatures);
     let checked_rate = s.rate();
     let unsigned_rate = unsigned.stats.rate();
 
@@ -489,8 +492,7 @@ fn table(
     // bytes, and also hashes the tree (a leaf and an interior node per event) on top.
     let v = &offline.report.checked;
     let verify_signatures = (v.notary_signatures + v.officer_signatures) as f64 / events;
-    let verify_limit =
-        1.0 / (verify_signatures / (crypto.verify_batch_per_s * cores_f) + hash_seconds);
+    let verify_limit = limit_for(verify_signatures);
     let verify_rate = per_s(v.events, offline.wall);
     t.row(
         "saoma verify of the bundle, offline: every hash, chain link, notary and officer \
@@ -896,13 +898,7 @@ fn replay_once(
         print_log_tail("saoma replay", &String::from_utf8_lossy(&output.stderr));
         bail!("saoma replay exited with {}", output.status);
     }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .with_context(|| format!("saoma replay --stats printed no JSON line:\n{stdout}"))?;
-    let stats: ReplayStats = serde_json::from_str(line)
-        .with_context(|| format!("saoma replay --stats printed {line}"))?;
+    let stats: ReplayStats = last_json_line("saoma replay --stats", &stdout)?;
     step(&format!(
         "{} events in {:.2} s: {} events/s",
         thousands(stats.events as f64),
@@ -924,6 +920,16 @@ fn replay_once(
         cpu_others: (d.machine_busy - cpu_replay - cpu_postgres - d.bench).max(0.0),
         reports,
     })
+}
+
+/// The last line of `stdout` that is a JSON object, read as `T`; `what` names the command.
+fn last_json_line<T: serde::de::DeserializeOwned>(what: &str, stdout: &str) -> Result<T> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| format!("{what} printed no JSON line:\n{stdout}"))?;
+    serde_json::from_str(line).with_context(|| format!("{what} printed {line}"))
 }
 
 /// What `saoma export` wrote.
@@ -1016,13 +1022,7 @@ fn verify_once(binary: &Path, dir: &Path) -> Result<VerifyRun> {
         bail!("saoma verify exited with {}", output.status);
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .with_context(|| format!("saoma verify --json printed no JSON line:\n{stdout}"))?;
-    let report: VerifyReport = serde_json::from_str(line)
-        .with_context(|| format!("saoma verify --json printed {line}"))?;
+    let report: VerifyReport = last_json_line("saoma verify --json", &stdout)?;
     step(&format!(
         "{} events in {:.2} s: {} events/s",
         thousands(report.checked.events as f64),
