@@ -85,6 +85,16 @@ pub struct Settings {
     /// several processes on one PostgreSQL only one keeps them at a time anyway; turn it off
     /// on nodes that should only ingest.
     pub live_views: bool,
+    /// Requests a minute one client address may send to the public endpoints (`/c/…`,
+    /// `/e/…`, `/api/v1/codes/…`, `/login`); 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// How many of them may come at once.
+    pub rate_limit_burst: u32,
+    /// Whether clients on the loopback address are limited too (off: tools on the same host).
+    pub rate_limit_loopback: bool,
+    /// Behind a reverse proxy: the header whose last address is the client's (e.g.
+    /// `X-Forwarded-For`); the connection's peer address when empty.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Settings {
@@ -109,6 +119,10 @@ impl Default for Settings {
             rules_path: None,
             deadline_grace_seconds: 60,
             live_views: true,
+            rate_limit_per_minute: 60,
+            rate_limit_burst: 20,
+            rate_limit_loopback: false,
+            client_ip_header: None,
         }
     }
 }
@@ -180,6 +194,16 @@ impl Settings {
                 "LIVE_VIEWS" => s.live_views = value.parse().with_context(parse_err)?,
                 "DEADLINE_GRACE_SECONDS" => {
                     s.deadline_grace_seconds = value.parse().with_context(parse_err)?
+                }
+                "RATE_LIMIT_PER_MINUTE" => {
+                    s.rate_limit_per_minute = value.parse().with_context(parse_err)?
+                }
+                "RATE_LIMIT_BURST" => s.rate_limit_burst = value.parse().with_context(parse_err)?,
+                "RATE_LIMIT_LOOPBACK" => {
+                    s.rate_limit_loopback = value.parse().with_context(parse_err)?
+                }
+                "CLIENT_IP_HEADER" => {
+                    s.client_ip_header = Some(value.clone()).filter(|v| !v.is_empty())
                 }
                 // Read by the test harness and other tools, not by the service.
                 "CONFIG" | "REQUIRE_SERVICES" | "LOG" => {}
@@ -261,6 +285,26 @@ mod tests {
     fn the_sequence_interval_comes_from_the_environment() {
         let s = Settings::load_from(None, &env(&[("SAOMA_SEQUENCE_INTERVAL_MS", "250")])).unwrap();
         assert_eq!(s.sequence_interval_ms, 250);
+    }
+
+    #[test]
+    fn the_public_rate_limit_is_on_by_default_and_set_from_the_environment() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.rate_limit_per_minute, s.rate_limit_burst), (60, 20));
+        assert!(!s.rate_limit_loopback && s.client_ip_header.is_none());
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("SAOMA_RATE_LIMIT_PER_MINUTE", "0"),
+                ("SAOMA_RATE_LIMIT_BURST", "5"),
+                ("SAOMA_RATE_LIMIT_LOOPBACK", "true"),
+                ("SAOMA_CLIENT_IP_HEADER", "X-Forwarded-For"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.rate_limit_per_minute, s.rate_limit_burst), (0, 5));
+        assert!(s.rate_limit_loopback);
+        assert_eq!(s.client_ip_header.as_deref(), Some("X-Forwarded-For"));
     }
 
     #[test]

@@ -68,12 +68,10 @@ pub async fn build_state(
             token
         }
     };
-    Ok(Arc::new(AppState::new(
-        app,
-        &admin_token,
-        metrics,
-        settings.max_import_bytes,
-    )))
+    let limits = crate::http::limit::PublicLimit::from_settings(settings)?;
+    Ok(Arc::new(
+        AppState::new(app, &admin_token, metrics, settings.max_import_bytes).with_limits(limits),
+    ))
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -96,6 +94,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let app = router(state.clone(), settings.max_command_bytes);
+    // The peer address keys the public endpoints' rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -1,4 +1,5 @@
-//! End-to-end test harness: real PostgreSQL, NATS and `saoma` processes owned by the tests.
+//! End-to-end test harness: real PostgreSQL, NATS, `saoma` and headless-Chromium processes owned
+//! by the tests (the browser: [`Browser`], see [`browser`]).
 //!
 //! Each server gets a fresh temp dir and a free loopback port, and runs as the leader of its own
 //! process group, so a test can SIGKILL it (a crash) and restart it on the same data and port.
@@ -37,6 +38,7 @@
 //! saoma.restart().unwrap();
 //! ```
 
+pub mod browser;
 pub mod nats;
 pub mod postgres;
 mod process;
@@ -47,6 +49,7 @@ use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Mutex;
 
+pub use browser::{Browser, ChromeDriver};
 pub use nats::NatsServer;
 pub use postgres::PgServer;
 pub use saoma::{saoma_binary, SaomaCommand, SaomaProcess, DEFAULT_ADMIN_TOKEN};

@@ -1,8 +1,10 @@
 //! The HTTP API under `/api/v1/`, the enterprise's pages (`crate::pages`), plus `/healthz`,
 //! `/readyz` and `/metrics`. Handlers are thin: they parse, call `App`, and map the outcome.
 
+mod accounts;
 pub(crate) mod admin;
 mod error;
+pub mod limit;
 mod log;
 mod officer;
 mod public;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub admin_token_digest: [u8; 32],
     pub metrics: Option<PrometheusHandle>,
     pub max_import_bytes: usize,
+    /// The rate limit of the public endpoints (off unless set with [`AppState::with_limits`]).
+    pub limits: limit::PublicLimit,
 }
 
 impl AppState {
@@ -42,7 +46,12 @@ impl AppState {
             admin_token_digest: Sha256::digest(admin_token.as_bytes()).into(),
             metrics,
             max_import_bytes,
+            limits: limit::PublicLimit::off(),
         }
+    }
+
+    pub fn with_limits(self, limits: limit::PublicLimit) -> Self {
+        AppState { limits, ..self }
     }
 }
 
@@ -59,6 +68,7 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .route("/registry/officers/{key}", get(admin::officer))
         .route("/notary", get(admin::notary))
         .route("/log/checkpoint", post(log::sign_now))
+        .route("/accounts", post(accounts::put))
         .route("/stats", get(admin::stats));
     let api = Router::new()
         .route("/commands", post(officer::submit))
@@ -94,11 +104,25 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
             post(pages::rate).layer(DefaultBodyLimit::max(pages::MAX_FORM_BYTES)),
         )
         .route("/e/{credit_code}", get(pages::enterprise_page))
+        .route(
+            "/login",
+            get(pages::login_form)
+                .post(pages::sign_in)
+                .layer(DefaultBodyLimit::max(pages::MAX_FORM_BYTES)),
+        )
+        .route("/logout", post(pages::sign_out))
+        .route("/officer", get(pages::officer_inspections))
+        .route("/officer/codes", get(pages::officer_codes))
+        .route("/officer/inspections/{id}", get(pages::officer_inspection))
         .route("/static/saoma.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "接口不存在") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::public,
+        ))
         .layer(axum::middleware::from_fn(count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

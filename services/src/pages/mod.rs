@@ -2,7 +2,8 @@
 //! `crate::http::router`): `/c/{token}` (what the inspection code's QR opens: the code, its
 //! result and the rating form), the form's `POST /c/{token}/rating`, `/e/{credit_code}` (what
 //! the enterprise code's QR opens) and the one stylesheet. No script, no external request;
-//! handlers are thin wrappers over `App`.
+//! handlers are thin wrappers over `App`. Signing in (`auth`, `session`) and the officer's
+//! signed-in pages (`officer`) are here too.
 //!
 //! Opening `/c/{token}` records the scan the first time only: while the enterprise has not
 //! scanned the code yet, a valid code records `CodeScanned` and an unusable one (not yet
@@ -12,8 +13,11 @@
 //! Every forged token naming a real inspection is recorded (`forged_token`); a token naming no
 //! issued inspection can record nothing: there is no stream to record in.
 
+pub(crate) mod auth;
 mod csrf;
+mod officer;
 mod redact;
+mod session;
 mod view;
 
 use crate::app::{App, Refusal};
@@ -26,10 +30,14 @@ use axum::Form;
 use chrono::{DateTime, Duration, Utc};
 use csrf::FormKey;
 use maud::Markup;
+pub use officer::{
+    codes as officer_codes, inspection as officer_inspection, inspections as officer_inspections,
+};
 use saoma_domain::ids::CreditCode;
 use saoma_domain::inspection::{InspectionEvent, ScanRefusal, Scanner, ValidityState};
 use saoma_projections::code_view::CodeView;
 use serde::Deserialize;
+pub use session::{login_form, sign_in, sign_out, too_many, SignedIn};
 use uuid::Uuid;
 pub use view::Banner;
 

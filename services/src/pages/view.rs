@@ -30,7 +30,7 @@ const LEVELS: [(u8, &str); 5] = [
     (1, "非常不满意"),
 ];
 
-fn level_label(level: u8) -> &'static str {
+pub(super) fn level_label(level: u8) -> &'static str {
     LEVELS
         .iter()
         .find(|(l, _)| *l == level)

@@ -2,6 +2,7 @@
 //! with the cqrs-es event store doing loads and optimistic-concurrency commits, and a few
 //! read queries of our own for traces and start-up indexes.
 
+pub mod accounts;
 mod append;
 mod log;
 mod queries;

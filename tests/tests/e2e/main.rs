@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod browser;
 mod faults;
 mod lifecycle;
 mod log;
@@ -10,6 +11,7 @@ mod nats;
 mod pages;
 mod process;
 mod proofs;
+mod signed_in;
 mod support;
 mod views;
 mod writers;
@@ -64,6 +66,28 @@ on_both_stores!(
     pages::a_decoded_qr_code_opens_the_right_page,
 );
 
+/// Runs each named browser scenario against SQLite: the pages are the same on either store, and
+/// the store's part is tested above.
+macro_rules! in_browser_on_sqlite {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod browser_on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::spawn_app(crate::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+    };
+}
+
+in_browser_on_sqlite!(
+    browser::an_enterprise_on_a_phone_checks_the_code_rates_once_and_sees_the_result,
+    browser::an_expired_code_shows_an_honest_page_on_the_phone,
+    browser::a_forged_or_unknown_code_shows_an_honest_page_on_the_phone,
+    browser::long_unbroken_text_does_not_widen_the_page_on_a_phone,
+);
+
 /// Runs each named scenario, which builds its own services on the given backend, on both stores.
 macro_rules! on_both_backends {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -97,6 +121,12 @@ on_both_backends!(
     proofs::the_served_proofs_verify_against_the_served_checkpoints,
     audit::tampering_with_the_store_or_a_bundle_is_caught_where_it_happened,
     audit::a_filtered_bundle_proves_its_inspections_whole,
+    signed_in::accounts_are_refused_for_bad_input_and_replaced_whole,
+    signed_in::wrong_passwords_look_alike_and_lock_the_login_and_the_address,
+    signed_in::the_session_cookie_is_strict_and_sign_out_needs_its_form_tag,
+    signed_in::an_officer_finds_an_own_inspection_by_a_fragment_of_the_enterprise_name,
+    signed_in::another_officers_inspection_is_not_found_and_no_session_goes_to_sign_in,
+    signed_in::the_public_rate_limit_answers_429_when_set_low,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

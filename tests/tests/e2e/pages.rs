@@ -89,7 +89,7 @@ async fn post_form(app: &TestApp, token: &str, fields: Fields<'_>) -> Page {
 }
 
 /// Issues `cmd` as Wang and returns its token and the URL its QR code encodes.
-async fn issued(app: &TestApp, w: &World, cmd: IssueCode) -> (String, String) {
+pub(crate) async fn issued(app: &TestApp, w: &World, cmd: IssueCode) -> (String, String) {
     let reply = app
         .client
         .submit(&signed(&w.wang, &OfficerCommand::IssueCode(cmd)))
@@ -102,7 +102,7 @@ async fn issued(app: &TestApp, w: &World, cmd: IssueCode) -> (String, String) {
     )
 }
 
-fn service_visit(w: &World) -> IssueCode {
+pub(crate) fn service_visit(w: &World) -> IssueCode {
     issue(
         w,
         InspectionKind::NonInspection {
@@ -112,7 +112,7 @@ fn service_visit(w: &World) -> IssueCode {
     )
 }
 
-fn forge(token: &str) -> String {
+pub(crate) fn forge(token: &str) -> String {
     // The tag's 31st character changed: same inspection id, wrong tag (see bad_input.rs).
     token
         .char_indices()
