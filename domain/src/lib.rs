@@ -9,6 +9,7 @@ pub mod ids;
 pub mod inspection;
 pub mod keys;
 pub mod merkle;
+pub mod raw;
 pub mod registry;
 mod schema;
 pub mod seal;

@@ -15,7 +15,8 @@ use crate::canonical::Digest;
 use crate::envelope::signing_bytes;
 use crate::ids::OfficerRef;
 use crate::keys::{KeyId, PublicKey, SignatureBytes};
-use crate::seal::{recompute_hash, Chain, SealError};
+use crate::raw::Members;
+use crate::seal::{recompute_hash, Chain, LogLeaf, NotarySeal, SealError};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -72,7 +73,7 @@ struct Head {
     meta: MetaHead,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct NotaryHead {
     key_id: KeyId,
     signature: SignatureBytes,
@@ -92,6 +93,7 @@ struct EnvelopeHead {
 }
 
 /// An officer's signed command, ready to be checked.
+#[derive(Debug, PartialEq)]
 struct Signed {
     officer: String,
     key_id: KeyId,
@@ -101,6 +103,7 @@ struct Signed {
 }
 
 /// A device key learnt from a registry event.
+#[derive(Debug, PartialEq)]
 enum KeyChange {
     Registered {
         key_id: KeyId,
@@ -112,6 +115,7 @@ enum KeyChange {
 }
 
 /// One event, parsed and hashed, not yet linked.
+#[derive(Debug, PartialEq)]
 pub struct Prepared {
     position: u64,
     stream: String,
@@ -129,6 +133,21 @@ pub struct Prepared {
 impl Prepared {
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The event as a leaf of the global log: its stated hash and notary seal.
+    pub fn leaf(&self) -> LogLeaf {
+        LogLeaf {
+            hash: self.hash,
+            notary: NotarySeal {
+                key_id: self.notary.key_id.clone(),
+                signature: self.notary.signature,
+            },
+        }
     }
 }
 
@@ -158,16 +177,7 @@ pub fn prepare(position: u64, stored: &Value) -> Result<Prepared, Broken> {
         .stream
         .strip_prefix("Registry/officer:")
         .and_then(|officer| {
-            let event = &stored["event"];
-            let key_id = KeyId(event["key_id"].as_str()?.to_string());
-            let change = match event["type"].as_str()? {
-                "DeviceKeyRegistered" => KeyChange::Registered {
-                    key_id,
-                    public_key: PublicKey::from_base64(event["public_key"].as_str()?)?,
-                },
-                "DeviceKeyRevoked" => KeyChange::Revoked { key_id },
-                _ => return None,
-            };
+            let change = KeyEvent::deserialize(stored.get("event")?).ok()?.change()?;
             Some((officer.to_string(), change))
         });
     Ok(Prepared {
@@ -182,6 +192,81 @@ pub fn prepare(position: u64, stored: &Value) -> Result<Prepared, Broken> {
         command,
         key_change,
     })
+}
+
+/// Step 1 straight from the stored text, when it is the RFC 8785 form of the event (as this
+/// service stores every event): the hash input and the officer's signing bytes are then the
+/// text's own members (see [`crate::raw`]), and nothing is parsed into a tree or rendered
+/// again. `None` when the text is not canonical, or does not hash to the hash it states: the
+/// caller then parses it and calls [`prepare`], which finds the same, or names what broke.
+///
+/// Equal to [`prepare`] whenever it answers: a text whose bytes hash to the stated hash *is*
+/// the canonical form the hash was computed over (the notary signed that hash, and SHA-256
+/// has no known collisions), so every slice of it is canonical too.
+pub fn prepare_canonical(position: u64, text: &str) -> Option<Prepared> {
+    let members = Members::of(text)?;
+    let hash: Digest = members.parse("hash")?;
+    if members.sha256_without(&["hash", "notary"]) != hash.0 {
+        return None;
+    }
+    let stream: String = members.parse("stream")?;
+    let command = match members.get("command").filter(|c| c.get() != "null") {
+        None => None,
+        Some(raw) => {
+            let envelope = Members::of(raw.get())?;
+            let head: EnvelopeHead = serde_json::from_str(raw.get()).ok()?;
+            Some(Ok(Signed {
+                officer: head.officer.key(),
+                key_id: head.key_id,
+                device_time: head.device_time,
+                bytes: envelope.bytes_without(&["signature"]),
+                signature: head.signature,
+            }))
+        }
+    };
+    let key_change = match stream.strip_prefix("Registry/officer:") {
+        None => None,
+        Some(officer) => {
+            let event: KeyEvent = members.parse("event")?;
+            event.change().map(|change| (officer.to_string(), change))
+        }
+    };
+    let meta: MetaHead = members.parse("meta")?;
+    Some(Prepared {
+        position,
+        sequence: members.parse("sequence")?,
+        prev_hash: members.parse("prev_hash")?,
+        hash,
+        hash_matches: true,
+        notary: members.parse("notary")?,
+        recorded_at: meta.recorded_at,
+        stream,
+        command,
+        key_change,
+    })
+}
+
+/// The members of a registry event that change an officer's device keys.
+#[derive(Deserialize)]
+struct KeyEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    key_id: Option<KeyId>,
+    public_key: Option<String>,
+}
+
+impl KeyEvent {
+    fn change(self) -> Option<KeyChange> {
+        let key_id = self.key_id?;
+        match self.kind.as_str() {
+            "DeviceKeyRegistered" => Some(KeyChange::Registered {
+                key_id,
+                public_key: PublicKey::from_base64(self.public_key.as_deref()?)?,
+            }),
+            "DeviceKeyRevoked" => Some(KeyChange::Revoked { key_id }),
+            _ => None,
+        }
+    }
 }
 
 /// Whose signature a [`SignatureCheck`] is.
@@ -493,6 +578,39 @@ mod tests {
         }
         verify_signatures(&checks)?;
         Ok(v.checked())
+    }
+
+    #[test]
+    fn canonical_text_is_prepared_as_its_parsed_value_is() {
+        use crate::canonical::canonical_bytes;
+        for (i, event) in log("2026-03-02T09:30:00Z").iter().enumerate() {
+            let position = i as u64 + 1;
+            let text = String::from_utf8(canonical_bytes(event)).unwrap();
+            let fast = prepare_canonical(position, &text).expect("canonical text is read");
+            assert_eq!(fast, prepare(position, event).unwrap());
+            assert!(fast.hash_matches);
+
+            // Not canonical: members out of order (as a struct serialises), or whitespace.
+            let last = format!(",\"stream\":{}}}", event["stream"]);
+            assert!(text.ends_with(&last), "stream is the last member");
+            let reordered = format!(
+                "{{\"stream\":{},{}}}",
+                event["stream"],
+                &text[1..text.len() - last.len()]
+            );
+            assert!(prepare_canonical(position, &reordered).is_none());
+            assert!(
+                prepare_canonical(position, &serde_json::to_string_pretty(event).unwrap())
+                    .is_none()
+            );
+
+            // A changed byte no longer hashes to the stated hash: left to the general path,
+            // which names the mismatch.
+            let tampered = text.replacen("2026-03-02", "2026-03-03", 1);
+            assert!(prepare_canonical(position, &tampered).is_none());
+            let parsed: Value = serde_json::from_str(&tampered).unwrap();
+            assert!(!prepare(position, &parsed).unwrap().hash_matches);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::store::{AppendError, NewRow, Store};
 use cqrs_es::{Aggregate as _, DomainEvent as _};
 use lru::LruCache;
 use rayon::prelude::*;
+use saoma_domain::canonical::canonical_bytes;
 use saoma_domain::ids::{CreditCode, PlanId};
 use saoma_domain::inspection::{
     Inspection, InspectionCommand, InspectionError, InspectionEvent, InspectionKind,
@@ -509,11 +510,7 @@ type DecidedStream = (Uuid, Inspection, Vec<(usize, Decided)>);
 /// Decides and seals `request` on `state` (which advances), and makes the rows to store.
 fn decide(state: &mut Inspection, request: InspectionRequest, notary: &dyn Notary) -> Decided {
     let events = state.execute(request, notary)?;
-    let rows = events
-        .iter()
-        .map(row)
-        .collect::<Result<_, _>>()
-        .map_err(|e| WriteError::Internal(format!("serialising an event: {e}")))?;
+    let rows = events.iter().map(row).collect();
     Ok((events, rows))
 }
 
@@ -531,8 +528,8 @@ fn issued(events: &[Sealed<InspectionEvent>]) -> bool {
         .any(|e| matches!(e.event, InspectionEvent::CodeIssued { .. }))
 }
 
-fn row(event: &Sealed<InspectionEvent>) -> Result<NewRow, serde_json::Error> {
-    Ok(NewRow {
+fn row(event: &Sealed<InspectionEvent>) -> NewRow {
+    NewRow {
         aggregate_type: Inspection::TYPE,
         aggregate_id: event
             .stream
@@ -543,8 +540,10 @@ fn row(event: &Sealed<InspectionEvent>) -> Result<NewRow, serde_json::Error> {
         sequence: event.sequence as i64,
         event_type: event.event_type(),
         event_version: event.event_version(),
-        payload: serde_json::to_string(event)?,
-    })
+        // Its RFC 8785 bytes, as registry events are stored too: a verifier then reads the
+        // hash input straight off the text (`saoma_domain::raw`).
+        payload: String::from_utf8(canonical_bytes(event)).expect("RFC 8785 bytes are UTF-8"),
+    }
 }
 
 /// Keeps plan usage current: planned codes count until revoked.

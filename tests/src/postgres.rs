@@ -28,6 +28,8 @@ const PROGRAMS: [&str; 4] = ["initdb", "postgres", "pg_isready", "psql"];
 /// disk), as in production: what benchmarks measure.
 pub struct PgServer {
     durable: bool,
+    /// `name=value` settings given after the harness's own, so they override them.
+    settings: Vec<String>,
     supervisor: Supervisor,
     bin: PathBuf,
     port: u16,
@@ -39,13 +41,20 @@ pub struct PgServer {
 impl PgServer {
     /// Runs `initdb` and starts the server, with a database `saoma` created.
     pub fn start() -> Result<Self> {
-        Self::start_with(false)
+        Self::start_with(false, Vec::new())
     }
 
     /// [`start`](Self::start), with PostgreSQL's default durability: `fsync` and
     /// `full_page_writes` on, every commit flushed to disk before it returns.
     pub fn start_durable() -> Result<Self> {
-        Self::start_with(true)
+        Self::start_with(true, Vec::new())
+    }
+
+    /// [`start_durable`](Self::start_durable), with `settings` (`name=value`, as `-c` takes
+    /// them) applied over the harness's own: how the benchmark runs the server as
+    /// `deploy/postgres/saoma.conf` recommends.
+    pub fn start_durable_with(settings: Vec<String>) -> Result<Self> {
+        Self::start_with(true, settings)
     }
 
     /// Whether commits are flushed to disk (see [`PgServer::start_durable`]).
@@ -53,7 +62,7 @@ impl PgServer {
         self.durable
     }
 
-    fn start_with(durable: bool) -> Result<Self> {
+    fn start_with(durable: bool, settings: Vec<String>) -> Result<Self> {
         let bin = bin_dir().with_context(|| {
             format!(
                 "postgres binaries ({}) not found on PATH or in /usr/lib/postgresql/*/bin",
@@ -73,6 +82,7 @@ impl PgServer {
         let supervisor = Supervisor::new(Some(dir.path()))?;
         let mut server = Self {
             durable,
+            settings,
             supervisor,
             bin,
             port: 0,
@@ -220,6 +230,7 @@ impl PgServer {
         ]
         .into_iter()
         .chain(durability)
+        .chain(self.settings.iter().map(String::as_str))
         {
             cmd.args(["-c", setting]);
         }
@@ -305,4 +316,48 @@ fn bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, dir)| dir)
+}
+
+/// What `deploy/postgres/saoma.conf` recommends for a server holding a Saoma store, as `-c`
+/// settings (`name=value`): its non-comment lines, in order.
+pub fn recommended_settings() -> Vec<String> {
+    parse_conf(include_str!("../../deploy/postgres/saoma.conf"))
+}
+
+/// `name = value` lines of a postgresql.conf-style file; `#` starts a comment.
+fn parse_conf(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.split_once('=') {
+            Some((name, value)) => format!("{}={}", name.trim(), value.trim()),
+            None => panic!("not a `name = value` setting: {line}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_settings_keep_durability_and_size_the_memory() {
+        let settings = recommended_settings();
+        assert!(
+            settings.contains(&"shared_buffers=2GB".to_string()),
+            "{settings:?}"
+        );
+        for relaxed in ["fsync", "full_page_writes", "synchronous_commit"] {
+            assert!(
+                !settings
+                    .iter()
+                    .any(|s| s.starts_with(&format!("{relaxed}="))),
+                "{relaxed} must stay at PostgreSQL's default"
+            );
+        }
+        assert_eq!(
+            parse_conf("# comment\n\n a = 1 # why\nb=x y\n"),
+            ["a=1", "b=x y"]
+        );
+    }
 }

@@ -21,8 +21,9 @@ use saoma_domain::checkpoint::{self, Checkpoint};
 use saoma_domain::keys::PublicKey;
 use saoma_domain::merkle::{self, Frontier};
 use saoma_domain::seal::LogLeaf;
-use saoma_domain::verify::{prepare, Broken, Checked, LogVerifier, Prepared};
+use saoma_domain::verify::{prepare, prepare_canonical, Broken, Checked, LogVerifier, Prepared};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use tokio::sync::mpsc;
@@ -393,38 +394,47 @@ fn prepare_page(rows: Vec<Row>, proven_in: Option<(u64, Digest)>) -> PreparedPag
 
 fn prepare_row(row: Row, proven_in: Option<(u64, Digest)>) -> PreparedRow {
     #[derive(serde::Deserialize)]
-    struct Line {
+    struct Line<'a> {
         position: u64,
-        event: Value,
+        #[serde(borrow)]
+        event: &'a RawValue,
         #[serde(default)]
         proof: Option<Vec<Digest>>,
     }
-    let (position, parsed, proof) = match row {
-        Row::Stored { position, text } => (position, serde_json::from_str::<Value>(&text), None),
-        Row::Line { line, text } => match serde_json::from_str::<Line>(&text) {
-            Ok(l) => (l.position, Ok(l.event), l.proof),
-            Err(e) => (line, Err(e), None),
+    let (position, text, proof) = match &row {
+        Row::Stored { position, text } => (*position, Ok(text.as_str()), None),
+        Row::Line { line, text } => match serde_json::from_str::<Line>(text) {
+            Ok(l) => (l.position, Ok(l.event.get()), l.proof),
+            Err(e) => (*line, Err(e), None),
         },
     };
     let malformed = |reason: String| Finding::Malformed { position, reason };
-    let prepared = parsed
+    let prepared = text
         .map_err(|e| malformed(format!("not JSON: {e}")))
-        .and_then(|event| {
-            let leaf = LogLeaf::from_value(&event).map_err(|e| malformed(e.to_string()))?;
-            let stream = event["stream"].as_str().unwrap_or_default().to_string();
-            let prepared = prepare(position, &event)?;
-            let leaf = leaf.tree_hash();
+        .and_then(|text| match prepare_canonical(position, text) {
+            Some(prepared) => Ok(prepared),
+            // Not in the form the service writes: parsed, so that what broke can be named.
+            None => {
+                let event: Value =
+                    serde_json::from_str(text).map_err(|e| malformed(format!("not JSON: {e}")))?;
+                LogLeaf::from_value(&event).map_err(|e| malformed(e.to_string()))?;
+                Ok(prepare(position, &event)?)
+            }
+        })
+        .and_then(|prepared| {
+            let leaf = prepared.leaf().tree_hash();
             if let Some((size, root)) = proven_in {
                 let proof = proof.unwrap_or_default();
                 let index = position.wrapping_sub(1);
                 if !merkle::verify_inclusion(index, size, &leaf, &proof, &root) {
                     return Err(Finding::NotProven {
                         position,
-                        stream,
+                        stream: prepared.stream().to_string(),
                         size,
                     });
                 }
             }
+            let stream = prepared.stream().to_string();
             Ok((prepared, stream, leaf))
         });
     PreparedRow { position, prepared }

@@ -25,7 +25,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use saoma_domain::keys::PublicKey;
 use saoma_domain::verify::{
-    prepare, verify_signatures, Broken, Checked, LogVerifier, Prepared, SignatureCheck,
+    prepare, prepare_canonical, verify_signatures, Broken, Checked, LogVerifier, Prepared,
+    SignatureCheck,
 };
 use saoma_projections::history::time;
 use saoma_projections::projector::{LogEvent, Projector};
@@ -374,7 +375,10 @@ fn prepare_page(rows: Vec<LoggedRow>) -> anyhow::Result<PreparedPage> {
         .map(|row| {
             let value: Value = serde_json::from_str(&row.payload_text)
                 .with_context(|| format!("position {}: payload is not JSON", row.position))?;
-            let checked = prepare(row.position, &value);
+            let checked = match prepare_canonical(row.position, &row.payload_text) {
+                Some(prepared) => Ok(prepared),
+                None => prepare(row.position, &value),
+            };
             let entry = log_entry(row.position, &row.aggregate_type, &value);
             Ok((checked, entry))
         })

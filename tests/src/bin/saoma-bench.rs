@@ -88,6 +88,11 @@ struct IngestArgs {
     /// loses nothing, an OS crash may) instead of its defaults (every commit flushed to disk).
     #[arg(long)]
     relaxed_durability: bool,
+    /// Run the durable PostgreSQL with `deploy/postgres/saoma.conf` (2 GB of shared buffers,
+    /// rare checkpoints) instead of the harness's small settings (32 MB, PostgreSQL's
+    /// checkpoint defaults).
+    #[arg(long, conflicts_with = "relaxed_durability")]
+    pg_conf: bool,
     /// Run `saoma serve` without the live views (`SAOMA_LIVE_VIEWS=false`), as an ingest-only
     /// node would.
     #[arg(long)]
@@ -184,9 +189,13 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
     let binary = saoma_release_binary()?;
 
     step("starting PostgreSQL and NATS");
+    let pg_settings = match args.pg_conf {
+        true => saoma_tests::postgres::recommended_settings(),
+        false => Vec::new(),
+    };
     let pg = match args.relaxed_durability {
         true => PgServer::start()?,
-        false => PgServer::start_durable()?,
+        false => PgServer::start_durable_with(pg_settings.clone())?,
     };
     let nats = NatsServer::start()?;
     let baseline_url = pg.create_database("baseline")?;
@@ -287,6 +296,14 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         match pg.is_durable() {
             true => "fsync=on, full_page_writes=on (PostgreSQL's defaults)",
             false => "fsync=off, full_page_writes=off (--relaxed-durability)",
+        },
+        "",
+    );
+    t.row(
+        "PostgreSQL settings",
+        match (pg.is_durable(), pg_settings.is_empty()) {
+            (true, false) => format!("deploy/postgres/saoma.conf: {}", pg_settings.join(", ")),
+            _ => "the test harness's: shared_buffers=32MB, checkpoint defaults".to_string(),
         },
         "",
     );
