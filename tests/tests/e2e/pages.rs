@@ -14,15 +14,15 @@ use serde_json::json;
 use std::io::Write as _;
 use uuid::Uuid;
 
-/// What the phone's browser got.
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+/// What the browser got (also used by the signed-in pages' tests).
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -33,12 +33,12 @@ impl Page {
         self.body.contains(text)
     }
 
-    /// The hidden form tag of the rating form.
-    fn form_tag(&self) -> String {
+    /// The hidden form tag of the page's form.
+    pub(crate) fn form_tag(&self) -> String {
         let start = self
             .body
             .find("name=\"csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no rating form in {}", self.body))
+            .unwrap_or_else(|| panic!("no form with its tag in {}", self.body))
             + "name=\"csrf\" value=\"".len();
         let len = self.body[start..].find('"').unwrap();
         self.body[start..start + len].to_string()
@@ -46,7 +46,7 @@ impl Page {
 }
 
 /// A browser that does not follow redirects, so that the tests see them.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
@@ -54,7 +54,7 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn page(response: reqwest::Response) -> Page {
+pub(crate) async fn page(response: reqwest::Response) -> Page {
     Page {
         status: response.status().as_u16(),
         headers: response.headers().clone(),

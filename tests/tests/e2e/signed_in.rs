@@ -3,6 +3,7 @@
 //! sign-out, an officer's own inspections only, and the public endpoints' rate limit.
 
 use crate::lifecycle::{issue, pair};
+use crate::pages::{browser, page, Page};
 use crate::support::*;
 use saoma_domain::inspection::{InspectionKind, OfficerCommand, Outcome, VisitPurpose};
 use saoma_services::config::{Secret, Settings};
@@ -62,58 +63,19 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Web {
     }
 }
 
-/// What the browser got.
-struct Got {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+/// The session cookie's `name=value`, from the answer's `Set-Cookie`.
+fn session_cookie(answer: &Page) -> String {
+    let cookie = answer.header("set-cookie");
+    assert!(cookie.starts_with("saoma_session="), "{cookie:?}");
+    cookie.split(';').next().unwrap().to_string()
 }
 
-impl Got {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    /// The session cookie's `name=value`, from `Set-Cookie`.
-    fn session(&self) -> String {
-        let cookie = self.header("set-cookie");
-        assert!(cookie.starts_with("saoma_session="), "{cookie:?}");
-        cookie.split(';').next().unwrap().to_string()
-    }
-
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("a form with its tag") + marker.len();
-        let len = self.body[start..].find('"').unwrap();
-        self.body[start..start + len].to_string()
-    }
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-async fn got(response: reqwest::Response) -> Got {
-    Got {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-}
-
-async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Got {
+async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
     let mut req = browser().get(format!("{}{path}", app.base));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
-    got(req.send().await.unwrap()).await
+    page(req.send().await.unwrap()).await
 }
 
 async fn post_form(
@@ -121,15 +83,15 @@ async fn post_form(
     path: &str,
     cookie: Option<&str>,
     fields: &[(&str, &str)],
-) -> Got {
+) -> Page {
     let mut req = browser().post(format!("{}{path}", app.base)).form(fields);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
-    got(req.send().await.unwrap()).await
+    page(req.send().await.unwrap()).await
 }
 
-async fn sign_in(app: &TestApp, login: &str, password: &str) -> Got {
+async fn sign_in(app: &TestApp, login: &str, password: &str) -> Page {
     post_form(
         app,
         "/login",
@@ -159,7 +121,7 @@ async fn officer_account(app: &TestApp, login: &str, officer: &str) {
 async fn session(app: &TestApp, login: &str) -> String {
     let signed_in = sign_in(app, login, PASSWORD).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-    signed_in.session()
+    session_cookie(&signed_in)
 }
 
 /// Issues a service visit by Wang and Li at 西宁华创食品有限公司: its id and token.
@@ -204,7 +166,7 @@ async fn zhaos_visit(app: &TestApp, w: &World) -> Uuid {
 }
 
 /// The officer's list for `q`, once the live views show `expect` in it.
-async fn search_until(app: &TestApp, cookie: &str, q: &str, expect: &str) -> Got {
+async fn search_until(app: &TestApp, cookie: &str, q: &str, expect: &str) -> Page {
     for _ in 0..200 {
         let page = get(app, &format!("/officer?q={q}"), Some(cookie)).await;
         assert_eq!(page.status, 200, "{}", page.body);
@@ -389,7 +351,7 @@ pub async fn the_session_cookie_is_strict_and_sign_out_needs_its_form_tag(backen
             "{attribute} in {set_cookie}"
         );
     }
-    let cookie = signed_in.session();
+    let cookie = session_cookie(&signed_in);
     let token = cookie.trim_start_matches("saoma_session=");
     assert_eq!(token.len(), 43, "32 random bytes, base64url");
 
@@ -403,7 +365,7 @@ pub async fn the_session_cookie_is_strict_and_sign_out_needs_its_form_tag(backen
 
     // Without the form tag, or with another session's, sign-out is refused and changes nothing.
     let other = session(app, "wang").await;
-    let other_tag = get(app, "/officer", Some(&other)).await.csrf();
+    let other_tag = get(app, "/officer", Some(&other)).await.form_tag();
     for fields in [
         vec![],
         vec![("csrf", other_tag.as_str())],
@@ -413,7 +375,7 @@ pub async fn the_session_cookie_is_strict_and_sign_out_needs_its_form_tag(backen
         assert_eq!(refused.status, 403, "{fields:?}");
         assert_eq!(get(app, "/officer", Some(&cookie)).await.status, 200);
     }
-    let tag = home.csrf();
+    let tag = home.form_tag();
     let out = post_form(app, "/logout", Some(&cookie), &[("csrf", &tag)]).await;
     assert_eq!(out.status, 303);
     assert_eq!(out.header("location"), "/login");
