@@ -139,6 +139,11 @@ impl Prepared {
         &self.stream
     }
 
+    /// Whether the event's stated hash is the hash of what it holds.
+    pub fn hash_matches(&self) -> bool {
+        self.hash_matches
+    }
+
     /// The event as a leaf of the global log: its stated hash and notary seal.
     pub fn leaf(&self) -> LogLeaf {
         LogLeaf {

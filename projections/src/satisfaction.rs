@@ -61,6 +61,16 @@ impl Tally {
         }
     }
 
+    /// Adds `other`'s counts: the tally of both groups together.
+    pub fn merge(&mut self, other: &Tally) {
+        self.scanned += other.scanned;
+        self.ratings += other.ratings;
+        self.level_sum += other.level_sum;
+        for (a, b) in self.distribution.iter_mut().zip(other.distribution) {
+            *a += b;
+        }
+    }
+
     pub fn satisfied(&self) -> u64 {
         self.distribution[usize::from(SATISFIED_FROM) - 1..]
             .iter()
@@ -208,13 +218,10 @@ impl Satisfaction {
         let mut out: BTreeMap<&str, (&str, Tally)> = BTreeMap::new();
         for ((d, key, _), (name, t)) in &self.groups {
             if *d == dimension {
-                let e = out.entry(key).or_insert((name, Tally::default()));
-                e.1.scanned += t.scanned;
-                e.1.ratings += t.ratings;
-                e.1.level_sum += t.level_sum;
-                for (a, b) in e.1.distribution.iter_mut().zip(t.distribution) {
-                    *a += b;
-                }
+                out.entry(key)
+                    .or_insert((name, Tally::default()))
+                    .1
+                    .merge(t);
             }
         }
         out.into_iter()

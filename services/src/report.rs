@@ -27,7 +27,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A horizontal bar chart: one labelled bar per `(label, value, shown value)`.
-fn bar_chart(title: &str, bars: &[(String, f64, String)]) -> String {
+pub(crate) fn bar_chart(title: &str, bars: &[(String, f64, String)]) -> String {
     const ROW: usize = 22;
     const LABEL: usize = 220;
     const WIDTH: usize = 460;

@@ -114,6 +114,23 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         .route("/officer", get(pages::officer_inspections))
         .route("/officer/codes", get(pages::officer_codes))
         .route("/officer/inspections/{id}", get(pages::officer_inspection))
+        .route("/supervision", get(pages::supervision_warnings))
+        .route(
+            "/supervision/warnings/{id}",
+            get(pages::supervision_warning),
+        )
+        .route("/supervision/history", get(pages::supervision_history))
+        .route(
+            "/supervision/inspections/{id}",
+            get(pages::supervision_inspection),
+        )
+        .route(
+            "/supervision/satisfaction",
+            get(pages::supervision_satisfaction),
+        )
+        .route("/supervision/proof", get(pages::supervision_proof))
+        // Browsers ask for a site icon; there is none, and saying so is not an error.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/static/saoma.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -129,6 +129,7 @@ pub async fn history(
         officer: officer_key("officer", q.officer)?,
         agency: code("agency", q.agency)?,
         region: region(q.region)?,
+        within: None,
         from: date("from", q.from)?,
         to: date("to", q.to)?,
         q: q.q,
@@ -229,6 +230,7 @@ pub async fn warnings(
         rule,
         agency: code("agency", q.agency)?,
         region: region(q.region)?,
+        within: None,
         enterprise: code("enterprise", q.enterprise)?,
         from: date("from", q.from)?,
         to: date("to", q.to)?,
@@ -280,6 +282,7 @@ pub async fn satisfaction(
             dimension,
             agency.as_deref(),
             region.as_deref(),
+            None,
             from.as_deref(),
             to.as_deref(),
         )

@@ -2,8 +2,8 @@
 //! `crate::http::router`): `/c/{token}` (what the inspection code's QR opens: the code, its
 //! result and the rating form), the form's `POST /c/{token}/rating`, `/e/{credit_code}` (what
 //! the enterprise code's QR opens) and the one stylesheet. No script, no external request;
-//! handlers are thin wrappers over `App`. Signing in (`auth`, `session`) and the officer's
-//! signed-in pages (`officer`) are here too.
+//! handlers are thin wrappers over `App`. Signing in (`auth`, `session`), the officer's
+//! signed-in pages (`officer`) and the supervision bureau's (`supervision`) are here too.
 //!
 //! Opening `/c/{token}` records the scan the first time only: while the enterprise has not
 //! scanned the code yet, a valid code records `CodeScanned` and an unusable one (not yet
@@ -15,9 +15,11 @@
 
 pub(crate) mod auth;
 mod csrf;
+mod labels;
 mod officer;
 mod redact;
 mod session;
+mod supervision;
 mod view;
 
 use crate::app::{App, Refusal};
@@ -38,6 +40,11 @@ use saoma_domain::inspection::{InspectionEvent, ScanRefusal, Scanner, ValiditySt
 use saoma_projections::code_view::CodeView;
 use serde::Deserialize;
 pub use session::{login_form, sign_in, sign_out, too_many, SignedIn};
+pub use supervision::{
+    history as supervision_history, inspection as supervision_inspection,
+    proof as supervision_proof, satisfaction as supervision_satisfaction,
+    warning as supervision_warning, warnings as supervision_warnings,
+};
 use uuid::Uuid;
 pub use view::Banner;
 

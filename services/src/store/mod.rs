@@ -15,8 +15,8 @@ pub use tree::{NodeId, StoredCheckpoint, LOG_TREE_CURSOR};
 pub use append::{AppendError, NewRow};
 pub(crate) use views::page;
 pub use views::{
-    HistoryFilter, Page, StoredInspection, StoredOfficer, StoredSatisfaction, StoredWarning,
-    ViewBatch, ViewsLock, WarningFilter, VIEWS_CLOCK, VIEWS_CURSOR, VIEWS_LOCK,
+    region_prefix, HistoryFilter, Page, StoredInspection, StoredOfficer, StoredSatisfaction,
+    StoredWarning, ViewBatch, ViewsLock, WarningFilter, VIEWS_CLOCK, VIEWS_CURSOR, VIEWS_LOCK,
 };
 
 use cqrs_es::event_sink::EventSink;

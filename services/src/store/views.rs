@@ -101,6 +101,8 @@ pub struct HistoryFilter {
     pub officer: Option<String>,
     pub agency: Option<String>,
     pub region: Option<String>,
+    /// Only regions whose code starts with this (a supervisor's scope; see [`region_prefix`]).
+    pub within: Option<String>,
     /// Inspection dates, inclusive, `YYYY-MM-DD`.
     pub from: Option<String>,
     pub to: Option<String>,
@@ -117,6 +119,8 @@ pub struct WarningFilter {
     pub rule: Option<String>,
     pub agency: Option<String>,
     pub region: Option<String>,
+    /// Only regions whose code starts with this (see [`region_prefix`]).
+    pub within: Option<String>,
     pub enterprise: Option<String>,
     /// `at` from / before, RFC 3339 or a date.
     pub from: Option<String>,
@@ -235,6 +239,16 @@ fn escape_like(text: &str) -> String {
     p
 }
 
+/// The prefix of the region codes within `region` (GB/T 2260: two digits of province, two of
+/// city, two of county): `630000` → `63`, `630100` → `6301`, `630102` → `630102`.
+pub fn region_prefix(region: &str) -> &str {
+    let mut prefix = region;
+    while let Some(shorter) = prefix.strip_suffix("00") {
+        prefix = shorter;
+    }
+    prefix
+}
+
 /// A LIKE pattern matching `fragment` anywhere, case-insensitively (against `lower(column)`).
 fn contains_pattern(fragment: &str) -> String {
     format!("%{}%", escape_like(&fragment.to_lowercase()))
@@ -274,6 +288,9 @@ fn history_where(f: &HistoryFilter) -> Where {
     }
     if let Some(v) = &f.region {
         w.add("region = ?", v);
+    }
+    if let Some(v) = &f.within {
+        w.add("region LIKE ? ESCAPE '\\'", &format!("{}%", escape_like(v)));
     }
     if let Some(v) = &f.from {
         w.add("date >= ?", v);
@@ -321,6 +338,9 @@ fn warning_where(f: &WarningFilter) -> Where {
     }
     if let Some(v) = &f.region {
         w.add("region = ?", v);
+    }
+    if let Some(v) = &f.within {
+        w.add("region LIKE ? ESCAPE '\\'", &format!("{}%", escape_like(v)));
     }
     if let Some(v) = &f.enterprise {
         w.add("enterprise = ?", v);
@@ -683,13 +703,23 @@ impl Store {
         Ok(page(&mut items, offset, limit))
     }
 
+    /// One warning by its id.
+    pub async fn warning(&self, id: &str) -> Result<Option<StoredWarning>, StoreError> {
+        let sql = "SELECT * FROM view_warnings WHERE id = $1".to_string();
+        let params = [id.to_string()];
+        let rows = fetch_text!(&self.db, sql, params.iter(), read_warning);
+        Ok(rows.into_iter().next())
+    }
+
     /// Satisfaction figures per key of `dimension` and month, for months in `[from, to]`
-    /// (`YYYY-MM`, inclusive) and optionally one agency or region.
+    /// (`YYYY-MM`, inclusive) and optionally one agency, one region, or the regions `within` a
+    /// prefix (see [`region_prefix`]).
     pub async fn satisfaction(
         &self,
         dimension: Dimension,
         agency: Option<&str>,
         region: Option<&str>,
+        within: Option<&str>,
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<StoredSatisfaction>, StoreError> {
@@ -699,6 +729,12 @@ impl Store {
         }
         if let Some(v) = region {
             w.add("v.region = ?", v);
+        }
+        if let Some(v) = within {
+            w.add(
+                "v.region LIKE ? ESCAPE '\\'",
+                &format!("{}%", escape_like(v)),
+            );
         }
         if let Some(v) = from {
             w.add("v.month >= ?", v);
@@ -779,6 +815,20 @@ mod tests {
         assert_eq!(escape_like("a_b%c\\d"), "a\\_b\\%c\\\\d");
         assert_eq!(contains_pattern("ZF_0A"), "%zf\\_0a%");
         assert_eq!(contains_pattern("华创"), "%华创%");
+    }
+
+    #[test]
+    fn a_region_covers_the_codes_below_it() {
+        assert_eq!(region_prefix("630000"), "63");
+        assert_eq!(region_prefix("630100"), "6301");
+        assert_eq!(region_prefix("630102"), "630102");
+        assert_eq!(region_prefix("430200"), "4302");
+        let w = warning_where(&WarningFilter {
+            within: Some(region_prefix("630100").to_string()),
+            ..WarningFilter::default()
+        });
+        assert_eq!(w.sql(), "WHERE region LIKE $1 ESCAPE '\\'");
+        assert_eq!(w.params, ["6301%"]);
     }
 
     #[test]
