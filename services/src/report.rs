@@ -26,25 +26,62 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The widths of a bar chart's columns, in pixels of 12 px text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChartSize {
+    label: usize,
+    bar: usize,
+    value: usize,
+}
+
+/// The report's charts, for a wide screen or paper.
+const REPORT_CHART: ChartSize = ChartSize {
+    label: 220,
+    bar: 460,
+    value: 140,
+};
+
+/// The service's pages' charts, narrow enough to read on a phone.
+pub(crate) const PAGE_CHART: ChartSize = ChartSize {
+    label: 156,
+    bar: 150,
+    value: 110,
+};
+
+/// `label` cut to what fits in `width` pixels of 12 px text, with an ellipsis when cut.
+fn fitted(label: &str, width: usize) -> String {
+    // CJK characters are 12 px wide; others about half that.
+    let room = width.saturating_sub(6) * 2 / 12;
+    let mut used = 0;
+    let mut out = String::new();
+    for c in label.chars() {
+        used += if c.is_ascii() { 1 } else { 2 };
+        if used > room.saturating_sub(2) {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A horizontal bar chart: one labelled bar per `(label, value, shown value)`.
-pub(crate) fn bar_chart(title: &str, bars: &[(String, f64, String)]) -> String {
+pub(crate) fn bar_chart(title: &str, bars: &[(String, f64, String)], size: ChartSize) -> String {
     const ROW: usize = 22;
-    const LABEL: usize = 220;
-    const WIDTH: usize = 460;
+    let ChartSize { label, bar, value } = size;
     let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max);
     let height = ROW * bars.len().max(1) + 10;
+    let width = label + bar + value;
     let mut svg = format!(
         "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" \
-         width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\" aria-label=\"{}\">",
+         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" aria-label=\"{}\">",
         escape(title),
-        LABEL + WIDTH + 80,
-        LABEL + WIDTH + 80,
         escape(title)
     );
     if bars.is_empty() {
         svg.push_str("<text x=\"0\" y=\"16\">无数据</text>");
     }
-    for (i, (label, value, shown)) in bars.iter().enumerate() {
+    for (i, (name, v, shown)) in bars.iter().enumerate() {
         let y = i * ROW + 4;
         #[allow(
             clippy::cast_possible_truncation,
@@ -52,21 +89,21 @@ pub(crate) fn bar_chart(title: &str, bars: &[(String, f64, String)]) -> String {
             clippy::cast_precision_loss
         )]
         let w = if max > 0.0 {
-            ((value / max) * WIDTH as f64).round() as usize
+            ((v / max) * bar as f64).round() as usize
         } else {
             0
         };
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
-             <rect x=\"{}\" y=\"{y}\" width=\"{w}\" height=\"{}\" fill=\"#2f6fb0\"/>\
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text>\
+             <rect x=\"{label}\" y=\"{y}\" width=\"{w}\" height=\"{}\" fill=\"#2f6fb0\"/>\
              <text x=\"{}\" y=\"{}\">{}</text>",
-            LABEL - 6,
+            label - 6,
             y + 14,
-            escape(label),
-            LABEL,
+            escape(name),
+            escape(&fitted(name, label)),
             ROW - 6,
-            LABEL + w + 6,
+            label + w + 6,
             y + 14,
             escape(shown)
         );
@@ -136,6 +173,7 @@ pub fn render(summary: &Summary, satisfaction: &Satisfaction, warnings: &[Warnin
     html.push_str(&bar_chart(
         "每月检查次数",
         &count_bars(&summary.inspections_by_month),
+        REPORT_CHART,
     ));
     let by_rule: Vec<(String, f64, String)> = count_bars(&summary.warnings_by_rule)
         .into_iter()
@@ -147,7 +185,7 @@ pub fn render(summary: &Summary, satisfaction: &Satisfaction, warnings: &[Warnin
             (title, v, shown)
         })
         .collect();
-    html.push_str(&bar_chart("各类预警数量", &by_rule));
+    html.push_str(&bar_chart("各类预警数量", &by_rule, REPORT_CHART));
     let agencies = satisfaction.totals(Dimension::Agency);
     let names: std::collections::BTreeMap<&str, &str> = agencies
         .iter()
@@ -169,6 +207,7 @@ pub fn render(summary: &Summary, satisfaction: &Satisfaction, warnings: &[Warnin
     html.push_str(&bar_chart(
         &format!("预警最多的执法主体（前 {TOP_AGENCIES} 个）"),
         &by_agency,
+        REPORT_CHART,
     ));
 
     // The least satisfying agencies first: what a supervisor looks at.
@@ -191,6 +230,7 @@ pub fn render(summary: &Summary, satisfaction: &Satisfaction, warnings: &[Warnin
     html.push_str(&bar_chart(
         &format!("满意率最低的执法主体（前 {TOP_AGENCIES} 个）"),
         &sat_bars,
+        REPORT_CHART,
     ));
 
     html.push_str("<h2>满意度（按执法主体）</h2>\n<table><tr><th>执法主体</th><th>扫码检查</th><th>评价数</th><th>平均分</th><th>满意率</th><th>评价率</th></tr>");
@@ -260,9 +300,29 @@ mod tests {
         let svg = bar_chart(
             "t",
             &[("a".into(), 1.0, "1".into()), ("b".into(), 2.0, "2".into())],
+            REPORT_CHART,
         );
         assert!(svg.contains("width=\"230\""), "{svg}");
         assert!(svg.contains("width=\"460\""), "{svg}");
         assert!(!svg.contains("http://") || svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
+    }
+
+    #[test]
+    fn long_labels_are_cut_to_their_column_and_kept_whole_in_a_tooltip() {
+        assert_eq!(fitted("株洲市交通运输局", 156), "株洲市交通运输局");
+        assert_eq!(
+            fitted("株洲市芦淞区人力资源和社会保障局", 156),
+            "株洲市芦淞区人力资源和…"
+        );
+        assert_eq!(fitted("2026-12", 156), "2026-12");
+        let svg = bar_chart(
+            "t",
+            &[("株洲市芦淞区人力资源和社会保障局".into(), 1.0, "1".into())],
+            PAGE_CHART,
+        );
+        assert!(
+            svg.contains("<title>株洲市芦淞区人力资源和社会保障局</title>株洲市芦淞区人力资源和…"),
+            "{svg}"
+        );
     }
 }

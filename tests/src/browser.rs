@@ -330,6 +330,32 @@ impl Browser {
             .with_context(|| format!("clicking {css:?}"))
     }
 
+    /// Clicks the first element matching `css` — a link or a submit button — and waits until
+    /// the next page has loaded (a click returns as soon as the navigation starts).
+    pub async fn follow(&self, css: &str) -> Result<()> {
+        self.eval("window.saomaPreviousPage = true; return null;")
+            .await?;
+        self.click(css).await?;
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let loaded = self
+                .eval(
+                    "return window.saomaPreviousPage === undefined \
+                     && document.readyState === 'complete';",
+                )
+                .await
+                // While the old document unloads the script may find no page to run in.
+                .unwrap_or(Value::Bool(false));
+            if loaded == Value::Bool(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(anyhow!("clicking {css:?} loaded no new page"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Types `text` into the first element matching `css`.
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
         self.find(css)

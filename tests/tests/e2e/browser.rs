@@ -2,10 +2,14 @@
 //! `saoma_tests::browser`): an enterprise checks a valid code, rates the visit once by tapping
 //! and typing, cannot rate twice, and sees the officer's result; an expired and a forged code
 //! get an honest page; every page fits the phone without sideways scrolling and loads nothing
-//! from outside the service. Screenshots of every step are saved as test artefacts.
+//! from outside the service. An officer signs in and finds an inspection by a fragment of the
+//! enterprise's name; a supervisor follows a simulated warning to its evidence and verifies an
+//! inclusion proof. Screenshots of every step are saved as test artefacts.
 
 use crate::lifecycle::{assert_trace_verifies, issue, pair};
 use crate::pages::{forge, issued, service_visit};
+use crate::signed_in::{officer_account, spawn, PASSWORD};
+use crate::supervision::{inspection_of, province, simulated, supervisor_account};
 use crate::support::*;
 use fantoccini::Locator;
 use saoma_domain::inspection::{
@@ -549,4 +553,184 @@ pub async fn long_unbroken_text_does_not_widen_the_page_on_a_phone(app: TestApp)
     assert_fits_the_phone(&phone, &app).await;
     phone.screenshot("enterprise-code").await.unwrap();
     phone.close().await.unwrap();
+}
+
+/// Signs in through the form, as a person does.
+async fn sign_in_as(browser: &Browser, app: &TestApp, login: &str) {
+    browser.open(&format!("{}/login", app.base)).await.unwrap();
+    browser.type_into("input[name=login]", login).await.unwrap();
+    browser
+        .type_into("input[name=password]", PASSWORD)
+        .await
+        .unwrap();
+    browser.follow("button[type=submit]").await.unwrap();
+    // Every signed-in page says who is signed in.
+    let who = browser.wait_for("nav.session span").await.unwrap();
+    assert_eq!(who.text().await.unwrap(), format!("已登录：{login}"));
+}
+
+/// A provincial supervisor signs in, sees a warning the simulator's rule-breaking produced,
+/// follows it to its evidence and verifies an evidence event's inclusion proof; then looks at
+/// the satisfaction charts.
+pub async fn a_supervisor_follows_a_simulated_warning_to_its_evidence_and_proof(backend: Backend) {
+    let Some(mut browser) = phone("supervisor_follows_a_warning").await else {
+        return;
+    };
+    let web = spawn(backend, |_| {}).await;
+    let app = &web.app;
+    let warnings = simulated(app).await;
+    let first = warnings
+        .iter()
+        .find(|w| inspection_of(w).is_some())
+        .expect("a warning about an inspection");
+    let ours = province(first["region"].as_str().unwrap());
+    let own: Vec<_> = warnings
+        .iter()
+        .filter(|w| w["region"].as_str().unwrap().starts_with(ours))
+        .collect();
+    supervisor_account(app, "jiandu.sheng", &format!("{ours}0000")).await;
+    app.client
+        .post_json("/api/v1/admin/log/checkpoint", &serde_json::json!({}))
+        .await
+        .unwrap();
+
+    sign_in_as(&browser, app, "jiandu.sheng").await;
+    assert_eq!(browser.client().title().await.unwrap(), "预警 · 扫码入企");
+    assert_eq!(
+        browser.count("li.card.warning").await.unwrap(),
+        own.len().min(20)
+    );
+    assert_has(
+        &browser.text("li.card.warning").await.unwrap(),
+        &[own[0]["detail"].as_str().unwrap()],
+    );
+    assert_fits_the_phone(&browser, app).await;
+    browser.screenshot("warnings").await.unwrap();
+
+    // Filter by the chosen warning's rule, with the form (folded until tapped).
+    let rule = first["rule"].as_str().unwrap();
+    browser.click("details.filters summary").await.unwrap();
+    browser
+        .click(&format!("select[name=rule] option[value={rule}]"))
+        .await
+        .unwrap();
+    browser
+        .follow("details.filters button[type=submit]")
+        .await
+        .unwrap();
+    let url = browser.client().current_url().await.unwrap();
+    assert!(url.as_str().contains(&format!("rule={rule}")), "{url}");
+    let shown = browser.count("li.card.warning").await.unwrap();
+    let of_rule = own.iter().filter(|w| w["rule"] == rule).count();
+    assert_eq!(shown, of_rule.min(20));
+
+    // Follow the chosen warning to its evidence.
+    let id = first["id"].as_str().unwrap();
+    browser
+        .open(&format!(
+            "{}/supervision/warnings/{}",
+            app.base,
+            crate::views::urlencode(id)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(browser.text("main h1").await.unwrap(), "预警详情");
+    assert_has(
+        &browser.page_text().await.unwrap(),
+        &[first["detail"].as_str().unwrap(), "查看此检查的全程记录"],
+    );
+    assert_fits_the_phone(&browser, app).await;
+    browser.screenshot("warning-evidence").await.unwrap();
+
+    // An evidence event's inclusion proof, checked against the signed checkpoint.
+    browser
+        .follow("ol.trace a[href^='/supervision/proof']")
+        .await
+        .unwrap();
+    assert_eq!(browser.text("section.banner h1").await.unwrap(), "验证通过");
+    assert_eq!(browser.count("ol.steps li.ok").await.unwrap(), 3);
+    assert_fits_the_phone(&browser, app).await;
+    browser.screenshot("inclusion-proof").await.unwrap();
+
+    // The inspection's whole trace.
+    let inspection = inspection_of(first).unwrap();
+    browser
+        .open(&format!(
+            "{}/supervision/inspections/{inspection}",
+            app.base
+        ))
+        .await
+        .unwrap();
+    assert_eq!(browser.status().await.unwrap(), 200);
+    assert!(browser.count("ol.trace li").await.unwrap() >= 1);
+    assert_fits_the_phone(&browser, app).await;
+
+    // The satisfaction charts, drawn on the server, fit the screen.
+    browser
+        .open(&format!("{}/supervision/satisfaction", app.base))
+        .await
+        .unwrap();
+    assert_eq!(browser.count("section.chart svg").await.unwrap(), 2);
+    assert_fits_the_phone(&browser, app).await;
+    browser.screenshot("satisfaction").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+/// An officer signs in and finds an own inspection by a fragment of the enterprise's name,
+/// then opens it.
+pub async fn an_officer_signs_in_and_finds_an_inspection_by_a_name_fragment(backend: Backend) {
+    let Some(mut browser) = phone("officer_finds_an_inspection").await else {
+        return;
+    };
+    let web = spawn(backend, |_| {}).await;
+    let app = &web.app;
+    simulated(app).await;
+    let rows = app
+        .client
+        .get("/api/v1/history?limit=50")
+        .await
+        .unwrap()
+        .body;
+    let row = rows["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["enterprise_name"].as_str().unwrap().chars().count() > 4)
+        .expect("an inspection")
+        .clone();
+    let officer = row["officers"].as_str().unwrap().split(';').next().unwrap();
+    officer_account(app, "zhifa.yi", officer).await;
+    let name = row["enterprise_name"].as_str().unwrap();
+    let fragment: String = name.chars().skip(2).take(3).collect();
+
+    sign_in_as(&browser, app, "zhifa.yi").await;
+    assert_eq!(
+        browser.client().title().await.unwrap(),
+        "我的检查 · 扫码入企"
+    );
+    browser.type_into("input[name=q]", &fragment).await.unwrap();
+    browser
+        .follow("form.search button[type=submit]")
+        .await
+        .unwrap();
+    let cards = browser.page_text().await.unwrap();
+    assert_has(&cards, &[name]);
+    assert_fits_the_phone(&browser, app).await;
+    browser.screenshot("search").await.unwrap();
+
+    browser
+        .follow(&format!(
+            "a[href='/officer/inspections/{}']",
+            row["inspection_id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(browser.text("main h1").await.unwrap(), name);
+    assert_has(
+        &browser.page_text().await.unwrap(),
+        &["全程记录", "企业评价"],
+    );
+    assert_fits_the_phone(&browser, app).await;
+    browser.screenshot("inspection").await.unwrap();
+    browser.close().await.unwrap();
 }

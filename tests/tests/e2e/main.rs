@@ -12,6 +12,7 @@ mod pages;
 mod process;
 mod proofs;
 mod signed_in;
+mod supervision;
 mod support;
 mod views;
 mod writers;
@@ -88,6 +89,25 @@ in_browser_on_sqlite!(
     browser::long_unbroken_text_does_not_widen_the_page_on_a_phone,
 );
 
+/// Runs each named browser scenario, which builds its own service, on SQLite.
+macro_rules! in_browser_with_own_service {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod browser_with_own_service {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+    };
+}
+
+in_browser_with_own_service!(
+    browser::a_supervisor_follows_a_simulated_warning_to_its_evidence_and_proof,
+    browser::an_officer_signs_in_and_finds_an_inspection_by_a_name_fragment,
+);
+
 /// Runs each named scenario, which builds its own services on the given backend, on both stores.
 macro_rules! on_both_backends {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -127,6 +147,7 @@ on_both_backends!(
     signed_in::an_officer_finds_an_own_inspection_by_a_fragment_of_the_enterprise_name,
     signed_in::another_officers_inspection_is_not_found_and_no_session_goes_to_sign_in,
     signed_in::the_public_rate_limit_answers_429_when_set_low,
+    supervision::a_supervisor_sees_the_own_province_follows_a_warning_and_verifies_its_proof,
 );
 
 /// A fresh database on the shared test PostgreSQL server (started on first use), or `None`

@@ -13,12 +13,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use uuid::Uuid;
 
-const PASSWORD: &str = "青海执法2026-pass";
+pub(crate) const PASSWORD: &str = "青海执法2026-pass";
 
 /// A service like `saoma serve` runs it: the peer address known (for the limits), the log's
 /// sequencer and the live views running.
-struct Web {
-    app: TestApp,
+pub(crate) struct Web {
+    pub app: TestApp,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -29,7 +29,7 @@ impl Drop for Web {
     }
 }
 
-async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Web {
+pub(crate) async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Web {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings {
         data_dir: dir.path().to_path_buf(),
@@ -56,8 +56,10 @@ async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Web {
         let _log = log;
         axum::serve(listener, app).await.expect("server");
     });
+    let mut app = TestApp::at(&base, ADMIN_TOKEN);
+    app.settings = Some(settings);
     Web {
-        app: TestApp::at(&base, ADMIN_TOKEN),
+        app,
         server,
         _dir: dir,
     }
@@ -70,7 +72,7 @@ fn session_cookie(answer: &Page) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
+pub(crate) async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
     let mut req = browser().get(format!("{}{path}", app.base));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -78,7 +80,7 @@ async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
     page(req.send().await.unwrap()).await
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     cookie: Option<&str>,
@@ -91,7 +93,7 @@ async fn post_form(
     page(req.send().await.unwrap()).await
 }
 
-async fn sign_in(app: &TestApp, login: &str, password: &str) -> Page {
+pub(crate) async fn sign_in(app: &TestApp, login: &str, password: &str) -> Page {
     post_form(
         app,
         "/login",
@@ -101,14 +103,14 @@ async fn sign_in(app: &TestApp, login: &str, password: &str) -> Page {
     .await
 }
 
-async fn put_account(app: &TestApp, body: Value) -> saoma_services::client::Reply {
+pub(crate) async fn put_account(app: &TestApp, body: Value) -> saoma_services::client::Reply {
     app.client
         .post_json("/api/v1/admin/accounts", &body)
         .await
         .unwrap()
 }
 
-async fn officer_account(app: &TestApp, login: &str, officer: &str) {
+pub(crate) async fn officer_account(app: &TestApp, login: &str, officer: &str) {
     let reply = put_account(
         app,
         json!({"login": login, "role": "officer", "officer": officer, "password": PASSWORD}),
@@ -118,7 +120,7 @@ async fn officer_account(app: &TestApp, login: &str, officer: &str) {
 }
 
 /// Signs in and returns the cookie to send.
-async fn session(app: &TestApp, login: &str) -> String {
+pub(crate) async fn session(app: &TestApp, login: &str) -> String {
     let signed_in = sign_in(app, login, PASSWORD).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     session_cookie(&signed_in)

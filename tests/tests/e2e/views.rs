@@ -24,7 +24,7 @@ struct Sim {
 }
 
 /// Drives `inspections` simulated inspections through the app's public interfaces.
-async fn simulate(app: &TestApp, inspections: usize, seed: u64) {
+pub(crate) async fn simulate(app: &TestApp, inspections: usize, seed: u64) {
     let sim = Sim::try_parse_from([
         "simulate",
         "--inspections",
@@ -383,7 +383,7 @@ async fn refusal(settings: &Settings, as_of: DateTime<Utc>, signatures: bool) ->
     format!("{e:#}")
 }
 
-async fn tamper(settings: &Settings, position: u64) {
+pub(crate) async fn tamper(settings: &Settings, position: u64) {
     update_events(
         settings,
         "UPDATE events SET payload = replace(payload::text, '\"late\":false', '\"late\":true')::json \
@@ -721,7 +721,7 @@ pub async fn the_read_api_answers_from_the_live_views(backend: Backend) {
 }
 
 /// Waits until the live views account for all `events` stored events; returns their status.
-async fn caught_up(app: &TestApp, events: i64) -> serde_json::Value {
+pub(crate) async fn caught_up(app: &TestApp, events: i64) -> serde_json::Value {
     let mut status = serde_json::Value::Null;
     for _ in 0..300 {
         status = app.client.get("/api/v1/views/status").await.unwrap().body;
@@ -760,7 +760,7 @@ pub async fn one_process_keeps_the_views_and_another_takes_over(backend: Backend
     );
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() {

@@ -134,7 +134,9 @@ fn date(asked: Option<&str>, what: &str) -> Result<Option<NaiveDate>, Refused> {
     asked
         .map(|d| {
             NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| bad(&format!("{what}应为日期（年-月-日）。")))
+                .ok()
+                .filter(|_| d.len() == 10)
+                .ok_or_else(|| bad(&format!("{what}应为日期（年-月-日）。")))
         })
         .transpose()
 }

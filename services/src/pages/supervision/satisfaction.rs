@@ -6,7 +6,7 @@ use super::{bad, field, supervision_layout, unavailable, unreadable_query, Refus
 use crate::http::SharedState;
 use crate::pages::page;
 use crate::pages::session::SignedIn;
-use crate::report::bar_chart;
+use crate::report::{bar_chart, PAGE_CHART};
 use crate::store::StoredSatisfaction;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -33,8 +33,10 @@ fn month(asked: Option<&str>, what: &str) -> Result<Option<String>, Refused> {
     asked
         .map(|m| {
             NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
+                .ok()
+                .filter(|_| m.len() == 7)
                 .map(|d| d.format("%Y-%m").to_string())
-                .map_err(|_| bad(&format!("{what}应为月份（年-月）。")))
+                .ok_or_else(|| bad(&format!("{what}应为月份（年-月）。")))
         })
         .transpose()
 }
@@ -91,10 +93,10 @@ fn charts(agencies: &Agencies<'_>, months: &BTreeMap<&str, Tally>) -> Markup {
         .collect();
     html! {
         section.card.chart {
-            (PreEscaped(bar_chart(&format!("满意率最低的执法主体（前 {TOP} 个）"), &by_agency)))
+            (PreEscaped(bar_chart(&format!("满意率最低的执法主体（前 {TOP} 个）"), &by_agency, PAGE_CHART)))
         }
         section.card.chart {
-            (PreEscaped(bar_chart("每月满意率", &by_month)))
+            (PreEscaped(bar_chart("每月满意率", &by_month, PAGE_CHART)))
         }
     }
 }
@@ -238,9 +240,11 @@ mod tests {
             month(Some("2026-03"), "m").unwrap().as_deref(),
             Some("2026-03")
         );
-        assert_eq!(
-            month(Some("2026-3-01"), "m").unwrap_err().status(),
-            StatusCode::BAD_REQUEST
-        );
+        for bad in ["2026-3-01", "2026-3", "2026-13"] {
+            assert_eq!(
+                month(Some(bad), "m").unwrap_err().status(),
+                StatusCode::BAD_REQUEST
+            );
+        }
     }
 }

@@ -128,22 +128,29 @@ fn warning_head(w: &StoredWarning, names: &Names) -> Markup {
 fn filter_form(q: &WarningQuery, scope: &Scope) -> Markup {
     let value = |v: &Option<String>| field(v).unwrap_or_default().to_string();
     let chosen = field(&q.rule).unwrap_or_default();
+    let asked = [&q.rule, &q.agency, &q.region, &q.from, &q.to]
+        .iter()
+        .any(|v| field(v).is_some());
     html! {
-        form.search.filters method="get" action="/supervision" {
-            label.field { "预警规则"
-                select name="rule" {
-                    option value="" { "全部规则" }
-                    @for r in Rule::ALL {
-                        option value=(r.code()) selected[r.code() == chosen] { (r.title()) }
+        // Folded on a phone until asked for; open while a filter is in force.
+        details.filters open[asked] {
+            summary { "筛选（规则、执法主体、地区、时间）" }
+            form.search method="get" action="/supervision" {
+                label.field { "预警规则"
+                    select name="rule" {
+                        option value="" { "全部规则" }
+                        @for r in Rule::ALL {
+                            option value=(r.code()) selected[r.code() == chosen] { (r.title()) }
+                        }
                     }
                 }
+                label.field { "执法主体代码" input type="text" name="agency" value=(value(&q.agency)) maxlength="64"; }
+                label.field { "地区代码" input type="text" name="region" value=(value(&q.region)) maxlength="6" inputmode="numeric" placeholder=(scope.region); }
+                label.field { "起始日期" input type="date" name="from" value=(value(&q.from)); }
+                label.field { "截止日期" input type="date" name="to" value=(value(&q.to)); }
+                @if let Some(e) = field(&q.enterprise) { input type="hidden" name="enterprise" value=(e); }
+                button type="submit" { "筛选" }
             }
-            label.field { "执法主体代码" input type="text" name="agency" value=(value(&q.agency)) maxlength="64"; }
-            label.field { "地区代码" input type="text" name="region" value=(value(&q.region)) maxlength="6" inputmode="numeric" placeholder=(scope.region); }
-            label.field { "起始日期" input type="date" name="from" value=(value(&q.from)); }
-            label.field { "截止日期" input type="date" name="to" value=(value(&q.to)); }
-            @if let Some(e) = field(&q.enterprise) { input type="hidden" name="enterprise" value=(e); }
-            button type="submit" { "筛选" }
         }
     }
 }
