@@ -1,4 +1,4 @@
-//! The enterprise page's form tag, against cross-site form posts: an HMAC-SHA256 of the code
+//! Against cross-site form posts. The enterprise page's form tag: an HMAC-SHA256 of the code
 //! token (truncated to 128 bits, base64url) under a key the service already keeps secret and
 //! shares between its processes — the digest of the admin token. Only a page this service
 //! rendered for that token carries it; no cookie or server-side session is needed, and a
@@ -40,6 +40,27 @@ impl FormKey {
     }
 }
 
+/// Whether a form post comes from another site, by what the browser says of it: the Fetch
+/// Metadata `Sec-Fetch-Site` header when sent (every current browser does), else an `Origin`
+/// whose host is not the request's `Host`. A post with neither (a script, an old browser) is
+/// let through: the sign-in form has no session to bind a tag to, and this guards it against
+/// login CSRF where browsers can be told apart.
+pub fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (text("origin"), text("host")) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +89,33 @@ mod tests {
         ] {
             assert!(!key.check("token-a", bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_told_apart() {
+        use axum::http::HeaderMap;
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        let same = [
+            ("origin", "https://saoma.example.gov.cn"),
+            ("host", "saoma.example.gov.cn"),
+        ];
+        assert!(!cross_site(&headers(&same)));
+        let other = [
+            ("origin", "https://evil.example"),
+            ("host", "saoma.example.gov.cn"),
+        ];
+        assert!(cross_site(&headers(&other)));
+        assert!(cross_site(&headers(&[("origin", "null"), ("host", "a")])));
+        assert!(!cross_site(&headers(&[("host", "saoma.example.gov.cn")])));
     }
 }

@@ -238,6 +238,14 @@ pub async fn sign_in(
     headers: HeaderMap,
     form: Result<Form<LoginFields>, FormRejection>,
 ) -> Response {
+    if super::csrf::cross_site(&headers) {
+        return page(
+            StatusCode::FORBIDDEN,
+            login_page(Some(
+                "此登录表单并非来自本系统页面，未登录。请在本页重新登录。",
+            )),
+        );
+    }
     let Ok(Form(fields)) = form else {
         return page(
             StatusCode::BAD_REQUEST,

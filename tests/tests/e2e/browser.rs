@@ -102,8 +102,6 @@ async fn assert_fits_the_phone(browser: &Browser, app: &TestApp) {
         .filter(|e| e.level == "SEVERE" || e.level == "WARNING")
         // The browser reports a page served with an error status, as it should be served.
         .filter(|e| !e.message.contains(&format!("status of {status}")))
-        // The browser's own request for a site icon, which the service does not serve.
-        .filter(|e| !e.message.contains("/favicon.ico "))
         .collect();
     assert!(problems.is_empty(), "console: {problems:?}");
 }

@@ -337,6 +337,20 @@ pub async fn the_session_cookie_is_strict_and_sign_out_needs_its_form_tag(backen
     assert_eq!(form.status, 200);
     assert!(form.body.contains("登录") && form.body.contains("name=\"password\""));
 
+    // A sign-in posted from another site's page (login CSRF) signs nobody in.
+    let forged = page(
+        browser()
+            .post(format!("{}/login", app.base))
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("login", "wang"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(forged.header("set-cookie"), "");
+
     let signed_in = sign_in(app, "wang", PASSWORD).await;
     assert_eq!(signed_in.status, 303);
     assert_eq!(signed_in.header("location"), "/officer");
