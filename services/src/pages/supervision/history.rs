@@ -4,13 +4,11 @@
 //! its inclusion proof.
 
 use super::{
-    code, date, field, fragment, not_found, query_string, supervision_layout, unavailable,
-    unreadable_query, Refused, Scope, PAGE,
+    code, date, field, fragment, not_found, query_string, unavailable, unreadable_query, Refused,
+    Supervisor, PAGE,
 };
 use crate::http::SharedState;
 use crate::pages::labels::{event_label, status_label};
-use crate::pages::page;
-use crate::pages::session::SignedIn;
 use crate::pages::view::{level_label, shanghai_time, validity_line};
 use crate::store::{HistoryFilter, StoredInspection};
 use axum::extract::rejection::QueryRejection;
@@ -49,13 +47,10 @@ fn card(row: &StoredInspection) -> Markup {
 /// `GET /supervision/history?q=…&enterprise=…&agency=…&region=…&from=…&to=…&offset=…`.
 pub async fn history(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    supervisor: Supervisor,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Response {
-    let scope = match Scope::of(&signed_in) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let scope = &supervisor.scope;
     let Ok(Query(q)) = query else {
         return unreadable_query();
     };
@@ -114,23 +109,16 @@ pub async fn history(
             @if let Some(next) = found.next_offset { a href=(link(next)) { "下一页" } }
         }
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        StatusCode::OK,
-        supervision_layout("检查记录", &signed_in, &tag, body),
-    )
+    supervisor.page(&state, StatusCode::OK, "检查记录", body)
 }
 
 /// `GET /supervision/inspections/{id}`.
 pub async fn inspection(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    supervisor: Supervisor,
     Path(id): Path<String>,
 ) -> Response {
-    let scope = match Scope::of(&signed_in) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let scope = &supervisor.scope;
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found("检查");
     };
@@ -211,9 +199,5 @@ pub async fn inspection(
             ol.trace { @for t in &trace { (t) } }
         }
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        StatusCode::OK,
-        supervision_layout("检查详情", &signed_in, &tag, body),
-    )
+    supervisor.page(&state, StatusCode::OK, "检查详情", body)
 }

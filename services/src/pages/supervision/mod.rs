@@ -20,9 +20,13 @@ pub use satisfaction::satisfaction;
 pub use warnings::{warning, warnings};
 
 use super::auth::Role;
+use super::page;
 use super::session::{nav, notice, SignedIn};
 use super::view::layout;
+use crate::http::SharedState;
 use crate::store::region_prefix;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
@@ -190,12 +194,29 @@ fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
         .join("&")
 }
 
-/// The frame of every supervision page: who is signed in, the sign-out form, the tabs.
-fn supervision_layout(title: &str, signed_in: &SignedIn, tag: &str, body: Markup) -> Markup {
-    layout(
-        title,
-        html! {
-            (nav(signed_in, tag))
+/// A request of a signed-in supervisor: the session, and the regions it may see. No session:
+/// to the sign-in form; an officer's: a page saying these pages are not theirs.
+pub struct Supervisor {
+    signed_in: SignedIn,
+    scope: Scope,
+}
+
+impl FromRequestParts<SharedState> for Supervisor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        let scope = Scope::of(&signed_in)?;
+        Ok(Supervisor { signed_in, scope })
+    }
+}
+
+impl Supervisor {
+    /// A dashboard page: who is signed in, the sign-out form, the tabs, then `body`.
+    fn page(&self, state: &SharedState, status: StatusCode, title: &str, body: Markup) -> Response {
+        let tag = self.signed_in.form_tag(state);
+        let frame = html! {
+            (nav(&self.signed_in, &tag))
             nav.tabs {
                 a href="/supervision" { "预警" }
                 a href="/supervision/history" { "检查记录" }
@@ -203,8 +224,9 @@ fn supervision_layout(title: &str, signed_in: &SignedIn, tag: &str, body: Markup
                 a href="/supervision/proof" { "存证核验" }
             }
             (body)
-        },
-    )
+        };
+        page(status, layout(title, frame))
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,8 @@
 //! the checkpoint's signature — each step shown with its inputs, so that the supervisor can
 //! repeat it with an independent verifier (`schemas/VERIFY.md`).
 
-use super::{field, supervision_layout, unavailable};
+use super::{field, unavailable, Supervisor};
 use crate::http::SharedState;
-use crate::pages::page;
-use crate::pages::session::SignedIn;
 use crate::store::StoredCheckpoint;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -243,12 +241,9 @@ fn outcome_section(outcome: &Outcome) -> Markup {
 /// `GET /supervision/proof[?position=P|event=ID]`.
 pub async fn proof(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    supervisor: Supervisor,
     query: Result<Query<ProofQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(r) = super::Scope::of(&signed_in) {
-        return r;
-    }
     let q = query.map_or(
         ProofQuery {
             position: None,
@@ -302,9 +297,5 @@ pub async fn proof(
         }
         (checkpoint)
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        status,
-        supervision_layout("存证核验", &signed_in, &tag, body),
-    )
+    supervisor.page(&state, status, "存证核验", body)
 }

@@ -2,10 +2,8 @@
 //! period of months — per agency (the least satisfying first, as a chart and a table) and per
 //! month — from the live views. Charts are the report's SVG bar charts, drawn on the server.
 
-use super::{bad, field, supervision_layout, unavailable, unreadable_query, Refused, Scope};
+use super::{bad, field, unavailable, unreadable_query, Refused, Supervisor};
 use crate::http::SharedState;
-use crate::pages::page;
-use crate::pages::session::SignedIn;
 use crate::report::{bar_chart, PAGE_CHART};
 use crate::store::StoredSatisfaction;
 use axum::extract::rejection::QueryRejection;
@@ -127,13 +125,10 @@ fn table(agencies: &Agencies<'_>) -> Markup {
 /// `GET /supervision/satisfaction?region=…&from=YYYY-MM&to=YYYY-MM`.
 pub async fn satisfaction(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    supervisor: Supervisor,
     query: Result<Query<SatisfactionQuery>, QueryRejection>,
 ) -> Response {
-    let scope = match Scope::of(&signed_in) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let scope = &supervisor.scope;
     let Ok(Query(q)) = query else {
         return unreadable_query();
     };
@@ -188,11 +183,7 @@ pub async fn satisfaction(
         (charts(&agencies, &months))
         (table(&agencies))
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        StatusCode::OK,
-        supervision_layout("满意度", &signed_in, &tag, body),
-    )
+    supervisor.page(&state, StatusCode::OK, "满意度", body)
 }
 
 #[cfg(test)]

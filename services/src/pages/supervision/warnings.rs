@@ -2,13 +2,11 @@
 //! `/supervision/warnings/{id}`: one warning with the events that prove it.
 
 use super::{
-    bad, code, date, field, not_found, query_string, start_of_day, supervision_layout, unavailable,
-    unreadable_query, Refused, Scope, PAGE,
+    bad, code, date, field, not_found, query_string, start_of_day, unavailable, unreadable_query,
+    Refused, Scope, Supervisor, PAGE,
 };
 use crate::http::SharedState;
 use crate::pages::labels::{encode, event_label, severity_label};
-use crate::pages::page;
-use crate::pages::session::SignedIn;
 use crate::pages::view::shanghai_time;
 use crate::store::{StoredWarning, WarningFilter};
 use axum::extract::rejection::QueryRejection;
@@ -158,17 +156,14 @@ fn filter_form(q: &WarningQuery, scope: &Scope) -> Markup {
 /// `GET /supervision?rule=…&agency=…&region=…&from=…&to=…&offset=…`.
 pub async fn warnings(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    supervisor: Supervisor,
     query: Result<Query<WarningQuery>, QueryRejection>,
 ) -> Response {
-    let scope = match Scope::of(&signed_in) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let scope = &supervisor.scope;
     let Ok(Query(q)) = query else {
         return unreadable_query();
     };
-    let filter = match filter(&scope, &q) {
+    let filter = match filter(scope, &q) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
@@ -192,7 +187,7 @@ pub async fn warnings(
     let body = html! {
         h1 { "预警" }
         p.muted { "本机构所辖地区（" (scope.region) "）的违规检查预警，最新的在前。" }
-        (filter_form(&q, &scope))
+        (filter_form(&q, scope))
         @if found.items.is_empty() { p.card { "没有符合条件的预警。" } }
         ul.plain {
             @for w in &found.items {
@@ -209,11 +204,7 @@ pub async fn warnings(
             @if let Some(next) = found.next_offset { a href=(link(next)) { "下一页" } }
         }
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        StatusCode::OK,
-        supervision_layout("预警", &signed_in, &tag, body),
-    )
+    supervisor.page(&state, StatusCode::OK, "预警", body)
 }
 
 /// `Inspection/{id}/{sequence}` as its parts.
@@ -227,13 +218,10 @@ fn inspection_event(id: &str) -> Option<(Uuid, u64)> {
 /// that prove it, each with its log position and a link to its inclusion proof.
 pub async fn warning(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    supervisor: Supervisor,
     Path(id): Path<String>,
 ) -> Response {
-    let scope = match Scope::of(&signed_in) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let scope = &supervisor.scope;
     let w = match state.app.store().warning(&id).await {
         Ok(Some(w)) if scope.covers(&w.region) => w,
         Ok(_) => return not_found("预警"),
@@ -312,11 +300,7 @@ pub async fn warning(
         }
         p { a href="/supervision" { "返回预警列表" } }
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        StatusCode::OK,
-        supervision_layout("预警详情", &signed_in, &tag, body),
-    )
+    supervisor.page(&state, StatusCode::OK, "预警详情", body)
 }
 
 #[cfg(test)]
