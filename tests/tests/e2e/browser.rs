@@ -646,7 +646,7 @@ pub async fn a_supervisor_follows_a_simulated_warning_to_its_evidence_and_proof(
         .await
         .unwrap();
     assert_eq!(browser.text("section.banner h1").await.unwrap(), "验证通过");
-    assert_eq!(browser.count("ol.steps li.ok").await.unwrap(), 3);
+    assert_eq!(browser.count("ol.steps li.ok").await.unwrap(), 4);
     assert_fits_the_phone(&browser, app).await;
     browser.screenshot("inclusion-proof").await.unwrap();
 

@@ -1,8 +1,8 @@
 //! `/supervision/proof`: the latest signed checkpoint and, for an event asked for by its log
 //! position or id, its inclusion proof checked against that checkpoint — the event's stored
-//! bytes hashed again, its leaf hash, the audit path up to the root the notary signed, and
-//! the checkpoint's signature — each step shown with its inputs, so that the supervisor can
-//! repeat it with an independent verifier (`schemas/VERIFY.md`).
+//! bytes hashed again, its notary signature, its leaf hash, the audit path up to the root the
+//! notary signed, and the checkpoint's signature — each step shown with its inputs, so that
+//! the supervisor can repeat it with an independent verifier (`schemas/VERIFY.md`).
 
 use super::{field, unavailable, Supervisor};
 use crate::http::SharedState;
@@ -120,21 +120,29 @@ async fn check(
         .payload()
         .map_err(|e| e.to_string())
         .and_then(|v| verify::prepare(position, &v).map_err(|b| b.to_string()));
-    let (hash_step, leaf) = match &prepared {
-        Ok(p) => (
-            Step {
+    let (key_id, public) = state.app.notary_key();
+    let (mut steps, leaf) = match &prepared {
+        Ok(p) => {
+            let leaf = p.leaf();
+            let sealed = Step {
+                what: "系统公证签名有效（对事件哈希的 ed25519 签名）",
+                holds: leaf.notary.key_id == key_id
+                    && public.verify(&leaf.hash.0, &leaf.notary.signature),
+                detail: format!("公证密钥 {}", leaf.notary.key_id.0),
+            };
+            let hashed = Step {
                 what: "事件内容与其哈希一致",
                 holds: p.hash_matches(),
-                detail: format!("事件哈希 {}", p.leaf().hash.to_hex()),
-            },
-            Some(p.leaf().tree_hash()),
-        ),
+                detail: format!("事件哈希 {}", leaf.hash.to_hex()),
+            };
+            (vec![hashed, sealed], Some(leaf.tree_hash()))
+        }
         Err(e) => (
-            Step {
+            vec![Step {
                 what: "事件内容与其哈希一致",
                 holds: false,
                 detail: format!("无法读取存储的事件：{e}"),
-            },
+            }],
             None,
         ),
     };
@@ -153,7 +161,6 @@ async fn check(
         Ok(p) => p,
         Err(e) => return Err(unavailable(e)),
     };
-    let mut steps = vec![hash_step];
     if let Some(leaf) = leaf {
         steps.push(Step {
             what: "叶哈希 = SHA-256(0x00 ‖ 叶数据)，与日志树中的叶一致",
