@@ -129,7 +129,7 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
             get(pages::supervision_satisfaction),
         )
         .route("/supervision/proof", get(pages::supervision_proof))
-        // Browsers ask for a site icon; there is none, and saying so is not an error.
+        // Browsers ask for a site icon: there is none, and saying so is not an error.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/static/saoma.css", get(pages::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
