@@ -12,7 +12,8 @@ use super::view::{layout, level_label, shanghai_time, validity_line};
 use crate::http::SharedState;
 use crate::store::{HistoryFilter, Page, StoredInspection};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
@@ -31,18 +32,45 @@ const MAX_CODES: u64 = 50;
 /// Longest search fragment, in characters (as the history API).
 const MAX_QUERY_CHARS: usize = 64;
 
-/// The officer key of an officer's session; a supervisor gets a page saying these pages are
-/// not theirs.
-// The error is the page to answer with, as axum handlers return it.
-#[allow(clippy::result_large_err)]
-fn officer_of(signed_in: &SignedIn) -> Result<&str, Response> {
-    match &signed_in.role {
-        Role::Officer { officer } => Ok(officer),
-        Role::Supervisor { .. } => Err(notice(
-            StatusCode::FORBIDDEN,
-            "无权访问",
-            "此页面仅供执法人员使用。",
-        )),
+/// A request of a signed-in officer: the session and the officer's registry key. No session:
+/// to the sign-in form; a supervisor's: a page saying these pages are not theirs.
+pub struct Officer {
+    signed_in: SignedIn,
+    key: String,
+}
+
+impl FromRequestParts<SharedState> for Officer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
+        match &signed_in.role {
+            Role::Officer { officer } => Ok(Officer {
+                key: officer.clone(),
+                signed_in,
+            }),
+            Role::Supervisor { .. } => Err(notice(
+                StatusCode::FORBIDDEN,
+                "无权访问",
+                "此页面仅供执法人员使用。",
+            )),
+        }
+    }
+}
+
+impl Officer {
+    /// An officer page: who is signed in, the sign-out form, the tabs, then `body`.
+    fn page(&self, state: &SharedState, title: &str, body: Markup) -> Response {
+        let tag = self.signed_in.form_tag(state);
+        let frame = html! {
+            (nav(&self.signed_in, &tag))
+            nav.tabs {
+                a href="/officer" { "我的检查" }
+                a href="/officer/codes" { "未过期检查码" }
+            }
+            (body)
+        };
+        page(StatusCode::OK, layout(title, frame))
     }
 }
 
@@ -60,21 +88,6 @@ fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "检查不存在",
         "未找到此检查，或此检查不属于您。",
-    )
-}
-
-/// The frame of every officer page: who is signed in, the sign-out form, the tabs.
-fn officer_layout(title: &str, signed_in: &SignedIn, tag: &str, body: Markup) -> Markup {
-    layout(
-        title,
-        html! {
-            (nav(signed_in, tag))
-            nav.tabs {
-                a href="/officer" { "我的检查" }
-                a href="/officer/codes" { "未过期检查码" }
-            }
-            (body)
-        },
     )
 }
 
@@ -117,13 +130,9 @@ fn list_page(q: &str, found: &Page<StoredInspection>) -> Markup {
 /// `GET /officer?q=…&offset=…`.
 pub async fn inspections(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    officer: Officer,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let officer = match officer_of(&signed_in) {
-        Ok(o) => o.to_string(),
-        Err(r) => return r,
-    };
     let Ok(Query(query)) = query else {
         return notice(StatusCode::BAD_REQUEST, "查询无效", "查询条件无法识别。");
     };
@@ -135,19 +144,13 @@ pub async fn inspections(
         .take(MAX_QUERY_CHARS)
         .collect();
     let filter = HistoryFilter {
-        officer: Some(officer),
+        officer: Some(officer.key.clone()),
         q: Some(q.clone()).filter(|q| !q.is_empty()),
         ..HistoryFilter::default()
     };
     let offset = query.offset.unwrap_or(0);
     match state.app.store().history(&filter, offset, PAGE).await {
-        Ok(found) => {
-            let tag = signed_in.form_tag(&state);
-            page(
-                StatusCode::OK,
-                officer_layout("我的检查", &signed_in, &tag, list_page(&q, &found)),
-            )
-        }
+        Ok(found) => officer.page(&state, "我的检查", list_page(&q, &found)),
         Err(e) => unavailable(e),
     }
 }
@@ -164,13 +167,9 @@ fn code_card(row: &StoredInspection, token: &str) -> Markup {
 }
 
 /// `GET /officer/codes`.
-pub async fn codes(State(state): State<SharedState>, signed_in: SignedIn) -> Response {
-    let officer = match officer_of(&signed_in) {
-        Ok(o) => o.to_string(),
-        Err(r) => return r,
-    };
+pub async fn codes(State(state): State<SharedState>, officer: Officer) -> Response {
     let filter = HistoryFilter {
-        officer: Some(officer),
+        officer: Some(officer.key.clone()),
         valid_after: Some(time(Utc::now())),
         ..HistoryFilter::default()
     };
@@ -186,17 +185,13 @@ pub async fn codes(State(state): State<SharedState>, signed_in: SignedIn) -> Res
             Some(code_card(row, &state.app.code_url(&id).0))
         })
         .collect();
-    let tag = signed_in.form_tag(&state);
     let body = html! {
         h1 { "未过期检查码" }
         p.muted { "请企业扫描检查码核验。" }
         @if cards.is_empty() { p.card { "目前没有未过期的检查码。" } }
         ul.plain { @for card in &cards { (card) } }
     };
-    page(
-        StatusCode::OK,
-        officer_layout("未过期检查码", &signed_in, &tag, body),
-    )
+    officer.page(&state, "未过期检查码", body)
 }
 
 fn detail_page(view: &CodeView, events: &[Sealed<InspectionEvent>]) -> Markup {
@@ -256,13 +251,9 @@ fn detail_page(view: &CodeView, events: &[Sealed<InspectionEvent>]) -> Markup {
 /// `GET /officer/inspections/{id}`.
 pub async fn inspection(
     State(state): State<SharedState>,
-    signed_in: SignedIn,
+    officer: Officer,
     Path(id): Path<String>,
 ) -> Response {
-    let officer = match officer_of(&signed_in) {
-        Ok(o) => o.to_string(),
-        Err(r) => return r,
-    };
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found();
     };
@@ -272,7 +263,7 @@ pub async fn inspection(
     };
     let mine = events.iter().any(|e| match &e.event {
         InspectionEvent::CodeIssued { officers, .. } => {
-            officers.iter().any(|o| o.id.key() == officer)
+            officers.iter().any(|o| o.id.key() == officer.key)
         }
         _ => false,
     });
@@ -280,9 +271,5 @@ pub async fn inspection(
     let (true, Some(view)) = (mine, view) else {
         return not_found();
     };
-    let tag = signed_in.form_tag(&state);
-    page(
-        StatusCode::OK,
-        officer_layout("检查详情", &signed_in, &tag, detail_page(&view, &events)),
-    )
+    officer.page(&state, "检查详情", detail_page(&view, &events))
 }
