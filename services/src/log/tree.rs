@@ -158,14 +158,12 @@ impl LogTree {
         Ok(self.store.checkpoint_of_size(size).await?.or(Some(signed)))
     }
 
-    /// On demand: positions what is committed, grows the tree and signs a checkpoint of it.
+    /// On demand: positions what is committed (waiting for a sequencer's round in progress),
+    /// grows the tree and signs a checkpoint of it.
     pub async fn checkpoint_now(&self) -> Result<Option<StoredCheckpoint>, TreeError> {
-        while self
-            .store
-            .assign_positions(super::sequencer::ROUND_LIMIT)
-            .await?
-            == super::sequencer::ROUND_LIMIT
-        {}
+        self.store
+            .assign_all_positions(super::sequencer::ROUND_LIMIT)
+            .await?;
         self.grow().await?;
         self.checkpoint().await
     }

@@ -93,6 +93,33 @@ impl Store {
         })
     }
 
+    /// Positions every event committed before the call, in rounds of `limit`. Unlike
+    /// [`Store::assign_positions`], on PostgreSQL it waits for another sequencer's round to
+    /// end instead of giving up (for a checkpoint asked for now, which must cover them).
+    pub async fn assign_all_positions(&self, limit: u64) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => while self.assign_positions(limit).await? == limit {},
+            Db::Postgres(p) => loop {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(SEQUENCER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                // A new statement, so a snapshot taken after the lock (as in `assign_positions`).
+                let assigned = sqlx::query(ASSIGN_POSTGRES)
+                    .bind(to_sql(limit))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                if assigned < limit {
+                    break;
+                }
+            },
+        }
+        Ok(())
+    }
+
     /// Number of stored events without a position yet.
     pub async fn unpositioned(&self) -> Result<u64, StoreError> {
         let n: i64 = match &self.db {
