@@ -133,10 +133,7 @@ pub async fn inclusion(
     let position = match (number("position", q.position.as_deref())?, q.event) {
         (Some(p), None) => p,
         (None, Some(id)) => {
-            let parsed = id.rsplit_once('/').and_then(|(stream, seq)| {
-                Some((stream.split_once('/')?, seq.parse::<u64>().ok()?))
-            });
-            let Some(((kind, aggregate), sequence)) = parsed else {
+            let Some((kind, aggregate, sequence)) = crate::store::event_id_parts(&id) else {
                 return Err(invalid(
                     "event",
                     "expected {aggregate type}/{id}/{sequence}",

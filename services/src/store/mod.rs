@@ -10,7 +10,7 @@ mod tree;
 mod views;
 
 pub use log::{LoggedRow, SEQUENCER_LOCK};
-pub use tree::{NodeId, StoredCheckpoint, LOG_TREE_CURSOR};
+pub use tree::{event_id_parts, NodeId, StoredCheckpoint, LOG_TREE_CURSOR};
 
 pub use append::{AppendError, NewRow};
 pub(crate) use views::page;

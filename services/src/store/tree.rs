@@ -56,6 +56,14 @@ fn digest(bytes: Vec<u8>) -> Result<Digest, StoreError> {
 /// The most nodes one query of [`Store::tree_nodes`] asks for.
 const NODES_PER_QUERY: usize = 2_000;
 
+/// The parts of an event id `{aggregate type}/{aggregate id}/{sequence}`, as
+/// [`Store::position_of`] takes them.
+pub fn event_id_parts(id: &str) -> Option<(&str, &str, u64)> {
+    let (stream, sequence) = id.rsplit_once('/')?;
+    let (aggregate_type, aggregate_id) = stream.split_once('/')?;
+    Some((aggregate_type, aggregate_id, sequence.parse().ok()?))
+}
+
 impl Store {
     /// How many leaves the stored tree has.
     pub async fn tree_size(&self) -> Result<u64, StoreError> {

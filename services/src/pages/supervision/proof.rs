@@ -65,11 +65,7 @@ async fn position(
     let Some(id) = field(&q.event) else {
         return Ok(None);
     };
-    let parts = id.rsplit_once('/').and_then(|(stream, seq)| {
-        let (kind, aggregate) = stream.split_once('/')?;
-        Some((kind, aggregate, seq.parse::<u64>().ok()?))
-    });
-    let Some((kind, aggregate, sequence)) = parts else {
+    let Some((kind, aggregate, sequence)) = crate::store::event_id_parts(id) else {
         return Ok(Some(Err(
             "事件编号应为“类型/编号/序号”，如 Inspection/…/1。".to_string(),
         )));
