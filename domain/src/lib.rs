@@ -2,6 +2,7 @@
 //! envelopes and sealed, hash-chained events. Pure: no IO, no clock (time comes in with the
 //! command), no key material (signing comes in through the `Notary` trait).
 
+pub mod batch;
 pub mod canonical;
 pub mod checkpoint;
 pub mod envelope;

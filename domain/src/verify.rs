@@ -11,6 +11,7 @@
 //! 3. [`verify_signatures`] in batches (ed25519 batch verification, as fast as the machine
 //!    allows); a batch that fails is checked one by one to name the first broken position.
 
+use crate::batch;
 use crate::canonical::Digest;
 use crate::envelope::signing_bytes;
 use crate::ids::OfficerRef;
@@ -456,16 +457,22 @@ impl LogVerifier {
     }
 }
 
-/// Step 3: verifies `checks` (in position order) with one ed25519 batch verification; when the
+/// Step 3: verifies `checks` (in position order) with one ed25519 batch verification
+/// ([`batch::verify`]: the terms of each key merged); when the
 /// batch fails, one by one (strictly), naming the first that does not verify.
 pub fn verify_signatures(checks: &[SignatureCheck]) -> Result<(), Broken> {
     if checks.is_empty() {
         return Ok(());
     }
-    let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = checks.iter().map(|c| c.signature.0).collect();
-    let keys: Vec<ed25519_dalek::VerifyingKey> = checks.iter().map(|c| c.key.0).collect();
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+    let items: Vec<batch::Item> = checks
+        .iter()
+        .map(|c| batch::Item {
+            key: &c.key,
+            message: &c.message,
+            signature: &c.signature,
+        })
+        .collect();
+    if batch::verify(&items) {
         return Ok(());
     }
     for c in checks {

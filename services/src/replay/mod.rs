@@ -45,8 +45,10 @@ const PAGE: u64 = 4_096;
 const READ_AHEAD: usize = 2;
 /// Pages whose signatures may still be being verified while the next ones are projected.
 const VERIFY_AHEAD: usize = 2;
-/// Signatures per ed25519 batch verification.
-const SIGNATURE_BATCH: usize = 64;
+/// Signatures per ed25519 batch verification: a page's signatures in a few batches, one per
+/// core or more. Larger batches cost less per signature (the multi-scalar multiplication's
+/// fixed part is shared, and a key's terms merge across more signatures), up to a point.
+pub const SIGNATURE_BATCH: usize = 1024;
 /// How long a visit is held after its last deadline: later events of it (a rating, a
 /// feedback, a late result) are then applied without a trip to the scratch store.
 pub const RETENTION_DAYS: i64 = 7;
