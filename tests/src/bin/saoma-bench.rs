@@ -477,7 +477,7 @@ fn ingest_bench(args: &IngestArgs) -> Result<Table> {
         format!("{} /s", thousands(crypto.verify_strict_per_s)),
         "≈ 25,000 /s",
     );
-    crypto.batch_and_sha_rows(&mut t);
+    crypto.batch_and_sha_rows(&mut t, "");
     t.row(
         format!(
             "PostgreSQL COPY of sealed event rows ({} B payload, one connection)",
