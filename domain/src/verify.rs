@@ -724,6 +724,51 @@ mod tests {
         assert!(matches!(e.what, Failure::KeyRegisteredLater { .. }), "{e}");
     }
 
+    /// `log` with the device key revoked at `revoked_at`, the revocation logged right after
+    /// the registration (before the inspection's events).
+    fn log_with_revocation(signed_at: &str, revoked_at: &str) -> Vec<Value> {
+        let mut l = log(signed_at);
+        let registered: Sealed<Value> = serde_json::from_value(l[0].clone()).unwrap();
+        let mut chain = Chain::default();
+        chain.advance(1, registered.hash);
+        let revoked = Sealed::seal(
+            registered.stream,
+            &chain,
+            meta(revoked_at),
+            None,
+            json!({"type": "DeviceKeyRevoked",
+                   "key_id": PublicKey(device().verifying_key()).key_id()}),
+            &notary(),
+        );
+        l.insert(1, serde_json::to_value(revoked).unwrap());
+        l
+    }
+
+    #[test]
+    fn a_command_signed_after_its_key_was_revoked_is_refused() {
+        let e = verify(&log_with_revocation(
+            "2026-03-02T09:45:00Z",
+            "2026-03-02T09:30:00Z",
+        ))
+        .unwrap_err();
+        assert_eq!(e.position, 3, "the signed command, after the revocation");
+        assert!(matches!(e.what, Failure::KeyRevoked { .. }), "{e}");
+        // Signed the very moment of the revocation: refused too.
+        let e = verify(&log_with_revocation(
+            "2026-03-02T09:30:00Z",
+            "2026-03-02T09:30:00Z",
+        ))
+        .unwrap_err();
+        assert!(matches!(e.what, Failure::KeyRevoked { .. }), "{e}");
+        // Signed while the key was valid: the later revocation changes nothing.
+        let checked = verify(&log_with_revocation(
+            "2026-03-02T09:15:00Z",
+            "2026-03-02T09:30:00Z",
+        ))
+        .unwrap();
+        assert_eq!(checked.officer_signatures, 1);
+    }
+
     #[test]
     fn an_event_sealed_by_an_unknown_notary_is_refused() {
         let l = log("2026-03-02T09:59:00Z");
