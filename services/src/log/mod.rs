@@ -26,13 +26,13 @@ pub fn start(app: &App, settings: &Settings, book: RuleBook) -> LogTasks {
     let store = app.store();
     let (stop, stopped) = watch::channel(false);
     let interval = Duration::from_millis(settings.sequence_interval_ms);
-    // The sequencer tells the publisher when it gave new positions, so an event goes out as
-    // soon as it has one; the publisher also polls, for positions given by another process.
-    let (positioned, wake) = watch::channel(0);
+    // The store tells the followers when this process gave new positions (the writer as it
+    // appends, or the sequencer), so an event goes out as soon as it has one; they also poll,
+    // for positions given by another process.
+    let wake = store.positioned();
     let mut handles = vec![tokio::spawn(sequencer::run(
         store.clone(),
         interval,
-        positioned,
         stopped.clone(),
     ))];
     handles.push(tokio::spawn(tree::run(

@@ -70,7 +70,9 @@ impl Store {
         Ok(streams)
     }
 
-    /// Appends all rows atomically, or none.
+    /// Appends all rows atomically, or none. On PostgreSQL the rows get their log positions
+    /// in the same transaction when nothing committed earlier still waits for one (else, and
+    /// on SQLite, the sequencer gives them); the log's followers are told.
     pub async fn append(&self, rows: &[NewRow]) -> Result<(), AppendError> {
         if rows.is_empty() {
             return Ok(());
@@ -78,16 +80,17 @@ impl Store {
         let result = match &self.db {
             Db::Postgres(p) => {
                 let column = |f: fn(&NewRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-                sqlx::query(APPEND_PG)
+                sqlx::query_scalar::<_, i64>(APPEND_PG)
+                    .bind(super::SEQUENCER_LOCK)
                     .bind(column(|r| r.aggregate_type.to_string()))
                     .bind(column(|r| r.aggregate_id.clone()))
                     .bind(rows.iter().map(|r| r.sequence).collect::<Vec<i64>>())
                     .bind(column(|r| r.event_type.clone()))
                     .bind(column(|r| r.event_version.clone()))
                     .bind(column(|r| r.payload.clone()))
-                    .execute(p)
+                    .fetch_one(p)
                     .await
-                    .map(|_| ())
+                    .map(|max| self.announce_positions(u64::try_from(max).unwrap_or(0)))
             }
             Db::Sqlite(p) => {
                 let table: Vec<serde_json::Value> = rows

@@ -1,9 +1,11 @@
 //! The global log in the store: positions assigned after commit by one sequencer, reading events
 //! in position order, and named cursors for the log's followers.
 //!
-//! Rows are written by the es crates (and our batched writer) with `position` NULL; only
-//! [`Store::assign_positions`] fills it in. See `services/src/log/sequencer.rs` for why that
-//! keeps per-stream order, and `schemas/migrations/*/0002_log_positions.sql` for the schema.
+//! Rows are written by the es crates with `position` NULL, and [`Store::assign_positions`]
+//! fills it in. See `services/src/log/sequencer.rs` for why that keeps per-stream order, and
+//! `schemas/migrations/*/0002_log_positions.sql` for the schema. On PostgreSQL our batched
+//! writer's append gives positions itself, under the same lock and rules
+//! (`0008_append_positioned.sql`).
 
 use super::{Db, Store, StoreError};
 use serde_json::Value;

@@ -70,6 +70,9 @@ enum Db {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// The highest log position this process has seen given (by its sequencer or its writer),
+    /// for the log's followers to wake on. Shared by every clone.
+    positioned: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// How many times a command is retried when a concurrent commit took its sequence number.
@@ -95,9 +98,7 @@ impl Store {
         sqlx::migrate!("../schemas/migrations/sqlite")
             .run(&pool)
             .await?;
-        Ok(Store {
-            db: Db::Sqlite(pool),
-        })
+        Ok(Store::new(Db::Sqlite(pool)))
     }
 
     /// Connects to PostgreSQL and migrates it.
@@ -110,9 +111,30 @@ impl Store {
         sqlx::migrate!("../schemas/migrations/postgres")
             .run(&pool)
             .await?;
-        Ok(Store {
-            db: Db::Postgres(pool),
-        })
+        Ok(Store::new(Db::Postgres(pool)))
+    }
+
+    fn new(db: Db) -> Self {
+        Store {
+            db,
+            positioned: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+
+    /// Wakes whenever this process gives new log positions; holds the highest given so far.
+    pub fn positioned(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.positioned.subscribe()
+    }
+
+    /// Tells the log's followers that positions up to `max` were given.
+    pub fn announce_positions(&self, max: u64) {
+        self.positioned.send_if_modified(|seen| {
+            let newer = max > *seen;
+            if newer {
+                *seen = max;
+            }
+            newer
+        });
     }
 
     pub fn backend_name(&self) -> &'static str {

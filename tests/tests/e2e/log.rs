@@ -1,12 +1,12 @@
-//! The global log: sequencers racing on one PostgreSQL give every event one position, without
-//! gaps and in each stream's order; and every committed event goes out on NATS JetStream
+//! The global log: sequencers and writers racing on one PostgreSQL give every event one
+//! position, without gaps and in each stream's order; and every committed event goes out on NATS JetStream
 //! exactly once, in order, even when NATS was down while it was committed.
 
 use crate::lifecycle::{issue, pair};
 use crate::support::*;
 use async_nats::jetstream::{self, consumer::pull, stream::Stream};
 use saoma_domain::inspection::{InspectionKind, OfficerCommand, Outcome, VisitPurpose};
-use saoma_services::store::{Store, SEQUENCER_LOCK};
+use saoma_services::store::{AppendError, NewRow, Store, SEQUENCER_LOCK};
 use saoma_tests::NatsServer;
 use serde_json::{json, Value};
 use sqlx::{Connection as _, PgConnection, PgPool};
@@ -153,6 +153,124 @@ async fn a_sequencer_waits_while_another_holds_the_lock_and_takes_over_when_it_d
         log_of(&store).await,
         [(1, "a".to_string(), 1), (2, "a".to_string(), 2)]
     );
+}
+
+/// One event of each of `streams` streams (`{prefix}-{i}`), at `sequence`, in one batch as
+/// the writer appends it.
+fn batch(prefix: &str, streams: usize, sequence: i64) -> Vec<NewRow> {
+    (0..streams)
+        .map(|i| NewRow {
+            aggregate_type: "Inspection",
+            aggregate_id: format!("{prefix}-{i}"),
+            sequence,
+            event_type: "CodeShown".into(),
+            event_version: "1".into(),
+            payload: json!({ "sequence": sequence }).to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_are_positioned_as_they_commit_after_everything_committed_before() {
+    let Some(url) = crate::postgres_database().await else {
+        return;
+    };
+    let (a, b) = (
+        Store::open_postgres(&url).await.unwrap(),
+        Store::open_postgres(&url).await.unwrap(),
+    );
+    let pool = PgPool::connect(&url).await.unwrap();
+    let entry = |p: u64, id: &str, s: u64| (p, id.to_string(), s);
+
+    // Nothing waits for a position: the batch gets the next ones as it is stored, in its
+    // order, and the process's followers are told.
+    let mut wake = a.positioned();
+    a.append(&batch("first", 3, 1)).await.unwrap();
+    assert_eq!(a.unpositioned().await.unwrap(), 0);
+    assert_eq!(
+        log_of(&a).await,
+        [
+            entry(1, "first-0", 1),
+            entry(2, "first-1", 1),
+            entry(3, "first-2", 1)
+        ]
+    );
+    assert!(wake.has_changed().unwrap());
+    assert_eq!(*wake.borrow_and_update(), 3);
+
+    // An event committed the es crates' way waits for the sequencer, so a batch stored after
+    // it waits too (it must not overtake it), and the sequencer numbers them all.
+    commit(&pool, "es", 1).await;
+    a.append(&batch("second", 2, 1)).await.unwrap();
+    assert_eq!(a.unpositioned().await.unwrap(), 3);
+    assert!(!wake.has_changed().unwrap(), "nothing positioned yet");
+    assert_eq!(a.assign_positions(100).await.unwrap(), 3);
+    assert_eq!(
+        log_of(&a).await[3..],
+        [
+            entry(4, "es", 1),
+            entry(5, "second-0", 1),
+            entry(6, "second-1", 1)
+        ]
+    );
+    // A taken (stream, sequence) stores nothing and gives no position.
+    assert!(matches!(
+        b.append(&batch("first", 1, 1)).await,
+        Err(AppendError::Conflict)
+    ));
+    assert_eq!(a.max_position().await.unwrap(), 6);
+
+    // Two processes' writers, es-style commits and a sequencer, all at once: one gapless
+    // order with every stream in sequence.
+    const WRITERS: usize = 4;
+    const STREAMS: usize = 6;
+    const EVENTS_PER_STREAM: i64 = 15;
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let store = [a.clone(), b.clone()][w % 2].clone();
+        tasks.spawn(async move {
+            for seq in 1..=EVENTS_PER_STREAM {
+                store
+                    .append(&batch(&format!("w{w}"), STREAMS, seq))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    let es = pool.clone();
+    tasks.spawn(async move {
+        for seq in 1..=EVENTS_PER_STREAM {
+            commit(&es, "es-racing", seq).await;
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    });
+    let sequencer = b.clone();
+    let sequencing = tokio::spawn(async move {
+        for _ in 0..200 {
+            sequencer.assign_positions(5).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    while let Some(t) = tasks.join_next().await {
+        t.unwrap();
+    }
+    sequencing.await.unwrap();
+    while a.assign_positions(100).await.unwrap() > 0 {}
+
+    let total =
+        6 + (WRITERS * STREAMS) as u64 * EVENTS_PER_STREAM as u64 + EVENTS_PER_STREAM as u64;
+    let log = log_of(&a).await;
+    let positions: Vec<u64> = log.iter().map(|r| r.0).collect();
+    assert_eq!(
+        positions,
+        (1..=total).collect::<Vec<_>>(),
+        "from 1, no gaps"
+    );
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for (position, stream, sequence) in &log {
+        let before = last.insert(stream, *sequence).unwrap_or(0);
+        assert_eq!(*sequence, before + 1, "{stream} at position {position}");
+    }
 }
 
 /// One message of `SAOMA_EVT`, as a subscriber sees it.

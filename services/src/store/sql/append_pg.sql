@@ -1,6 +1,4 @@
--- Appends many events in one statement: all or none. A taken (aggregate, sequence) fails the
--- whole statement with a unique violation, exactly as the es crates' own insert would.
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-SELECT t.aggregate_type, t.aggregate_id, t.sequence, t.event_type, t.event_version, t.payload::json, '{}'::json
-FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
-  AS t (aggregate_type, aggregate_id, sequence, event_type, event_version, payload)
+-- Appends many events in one statement, all or none, with their log positions when nothing
+-- committed earlier still waits for one (see 0008_append_positioned.sql). Returns the highest
+-- position given, or 0.
+SELECT saoma_append_positioned($1, $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
