@@ -205,8 +205,9 @@ impl Settings {
                 "CLIENT_IP_HEADER" => {
                     s.client_ip_header = Some(value.clone()).filter(|v| !v.is_empty())
                 }
-                // Read by the test harness and other tools, not by the service.
-                "CONFIG" | "REQUIRE_SERVICES" | "LOG" => {}
+                // Read by the test harness and other tools, not by the service (`SAOMA_BIN`:
+                // which `saoma` the tests and benchmarks run).
+                "CONFIG" | "REQUIRE_SERVICES" | "LOG" | "BIN" => {}
                 _ => bail!("unknown setting {name}"),
             }
         }
