@@ -347,7 +347,7 @@ async fn refold(store: &Store, row: &LoggedRow) -> Result<Option<Settled>, ViewE
     }))
 }
 
-/// The background task: follows the log until `stop`, waking when the sequencer gives new
+/// The background task: follows the log until `stop`, waking when this process gives new
 /// positions (`wake`) and at least every `interval`. After a failed step the projection is
 /// rebuilt from the store's cursor, so the rows of a batch that failed to write are applied
 /// again rather than skipped.

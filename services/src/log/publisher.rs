@@ -78,8 +78,9 @@ pub fn stream_config() -> Result<stream::Config, serde_json::Error> {
     serde_json::from_str(STREAM_DEFINITION)
 }
 
-/// Publishes until `stop`. `wake` changes when this process's sequencer gave new positions;
-/// without it the log is polled every `interval` (another process may be sequencing).
+/// Publishes until `stop`. `wake` changes when this process gave new positions (its writer or
+/// its sequencer); without it the log is polled every `interval` (another process may be
+/// giving them).
 pub async fn run(
     store: Store,
     url: String,
