@@ -38,6 +38,52 @@ pub fn canonical_object_bytes_without(
     out
 }
 
+/// Writes an object's RFC 8785 bytes member by member, for a caller that knows its members:
+/// each value is written canonically where it stands, so a large member already held as a
+/// `serde_json::Value` (an officer's signed command) is not copied into a new tree first, as
+/// [`canonical_bytes`] of the whole object would.
+pub struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    last: Option<&'static str>,
+}
+
+impl<'a> ObjectWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        ObjectWriter { out, last: None }
+    }
+
+    /// The next member. Names must be ASCII, need no escape, and come in increasing order (as
+    /// RFC 8785 orders them): the caller writes a fixed set of names in a fixed order.
+    pub fn member<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> &mut Self {
+        let value = serde_json::to_value(value).expect("domain values always serialise to JSON");
+        self.value(name, &value)
+    }
+
+    /// The next member, a JSON value written as it is held.
+    pub fn value(&mut self, name: &'static str, value: &Value) -> &mut Self {
+        assert!(
+            self.last.is_none_or(|last| last < name)
+                && name.is_ascii()
+                && !name.contains(['"', '\\']),
+            "member {name} out of canonical order"
+        );
+        if self.last.is_some() {
+            self.out.push(b',');
+        }
+        self.last = Some(name);
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        write_canonical(value, self.out);
+        self
+    }
+
+    pub fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
 /// The largest integer JCS (an IEEE double) writes as itself: 2^53.
 const MAX_SAFE_INTEGER: u64 = 1 << 53;
 

@@ -1,7 +1,7 @@
 //! Sealed events: every stored event carries its stream position, the previous event's hash,
 //! its own SHA-256 hash over RFC 8785 bytes and the service's notary signature over that hash.
 
-use crate::canonical::Digest;
+use crate::canonical::{Digest, ObjectWriter};
 use crate::keys::{KeyId, Notary, PublicKey, SignatureBytes};
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
@@ -88,16 +88,38 @@ pub struct Sealed<E> {
     pub notary: NotarySeal,
 }
 
-/// The part of a sealed event covered by its hash (everything but `hash` and `notary`).
-#[derive(Serialize)]
-struct Hashed<'a, E> {
-    stream: &'a str,
+/// The RFC 8785 bytes of a sealed event's members, written member by member in their order:
+/// without `hash` and `notary` (`seal` = None) they are the hash input, with them the event as
+/// stored. The same bytes as `canonical_bytes` of the event (a test holds them to it), without
+/// first copying the officer's command into a new JSON tree.
+fn canonical_members<E: Serialize>(
+    stream: &str,
     sequence: u64,
-    prev_hash: &'a Digest,
-    meta: &'a EventMeta,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    command: &'a Option<Value>,
-    event: &'a E,
+    prev_hash: &Digest,
+    meta: &EventMeta,
+    command: Option<&Value>,
+    event: &E,
+    seal: Option<(&Digest, &NotarySeal)>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2048);
+    let mut object = ObjectWriter::new(&mut out);
+    if let Some(command) = command {
+        object.value("command", command);
+    }
+    object.member("event", event);
+    if let Some((hash, _)) = seal {
+        object.member("hash", hash);
+    }
+    object.member("meta", meta);
+    if let Some((_, notary)) = seal {
+        object.member("notary", notary);
+    }
+    object
+        .member("prev_hash", prev_hash)
+        .member("sequence", &sequence)
+        .member("stream", stream);
+    object.end();
+    out
 }
 
 impl<E: Serialize> Sealed<E> {
@@ -111,14 +133,15 @@ impl<E: Serialize> Sealed<E> {
         notary: &dyn Notary,
     ) -> Self {
         let sequence = chain.version + 1;
-        let hash = Digest::of_canonical(&Hashed {
-            stream: &stream,
+        let hash = Digest::of(&canonical_members(
+            &stream,
             sequence,
-            prev_hash: &chain.last_hash,
-            meta: &meta,
-            command: &command,
-            event: &event,
-        });
+            &chain.last_hash,
+            &meta,
+            command.as_ref(),
+            &event,
+            None,
+        ));
         let notary = NotarySeal {
             key_id: notary.key_id(),
             signature: notary.sign(&hash.0),
@@ -133,6 +156,20 @@ impl<E: Serialize> Sealed<E> {
             hash,
             notary,
         }
+    }
+
+    /// The event's RFC 8785 text, as it is stored.
+    pub fn canonical_text(&self) -> String {
+        let bytes = canonical_members(
+            &self.stream,
+            self.sequence,
+            &self.prev_hash,
+            &self.meta,
+            self.command.as_ref(),
+            &self.event,
+            Some((&self.hash, &self.notary)),
+        );
+        String::from_utf8(bytes).expect("RFC 8785 bytes are UTF-8")
     }
 }
 
@@ -305,6 +342,42 @@ mod tests {
             chain.advance(chain.version + 1, h);
         }
         Ok(())
+    }
+
+    #[test]
+    fn the_stored_text_and_the_hash_are_the_canonical_bytes_of_the_event() {
+        let key = notary();
+        let command = json!({
+            "command": {"type": "ShowCode", "reason": "投诉 \"举报\"\n\u{1F600}", "items": [1, 2.5, null]},
+            "signature": "c2ln", "device_time": "2026-03-02T09:00:00Z", "z": {"b": true, "a": false}
+        });
+        let meta = EventMeta {
+            device_time: Some("2026-03-02T00:59:00Z".parse().unwrap()),
+            actor: Actor::Officer {
+                officer: "ZF630100001".into(),
+                key_id: KeyId("k1".into()),
+            },
+            command_id: Some(Uuid::from_u128(7)),
+            ..meta()
+        };
+        let mut chain = Chain::default();
+        for command in [Some(command), None] {
+            let sealed = Sealed::seal(
+                "T/1".into(),
+                &chain,
+                meta.clone(),
+                command,
+                Ping { n: 3 },
+                &key,
+            );
+            chain.advance(sealed.sequence, sealed.hash);
+            let stored = serde_json::to_value(&sealed).unwrap();
+            assert_eq!(
+                sealed.canonical_text().as_bytes(),
+                crate::canonical::canonical_bytes(&sealed)
+            );
+            assert_eq!(recompute_hash(&stored), Ok(sealed.hash));
+        }
     }
 
     #[test]

@@ -10,7 +10,6 @@ use crate::store::{AppendError, NewRow, Store};
 use cqrs_es::{Aggregate as _, DomainEvent as _};
 use lru::LruCache;
 use rayon::prelude::*;
-use saoma_domain::canonical::canonical_bytes;
 use saoma_domain::ids::{CreditCode, PlanId};
 use saoma_domain::inspection::{
     Inspection, InspectionCommand, InspectionError, InspectionEvent, InspectionKind,
@@ -542,7 +541,7 @@ fn row(event: &Sealed<InspectionEvent>) -> NewRow {
         event_version: event.event_version(),
         // Its RFC 8785 bytes, as registry events are stored too: a verifier then reads the
         // hash input straight off the text (`saoma_domain::raw`).
-        payload: String::from_utf8(canonical_bytes(event)).expect("RFC 8785 bytes are UTF-8"),
+        payload: event.canonical_text(),
     }
 }
 
