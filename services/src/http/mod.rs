@@ -88,6 +88,7 @@ pub fn router(state: SharedState, max_command_bytes: usize) -> Router {
         )
         .route("/warnings", get(views::warnings))
         .route("/satisfaction", get(views::satisfaction))
+        .route("/satisfaction/worst", get(views::worst_rated))
         .route("/frequency", get(views::frequency))
         .route("/views/status", get(views::status))
         .route("/log/checkpoint", get(log::checkpoint))

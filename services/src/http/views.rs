@@ -10,7 +10,7 @@ use crate::store::{
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{NaiveDate, Utc};
+use chrono::{Months, NaiveDate, Utc};
 use saoma_projections::history::time;
 use saoma_projections::satisfaction::Dimension;
 use serde::{Deserialize, Serialize};
@@ -299,6 +299,97 @@ pub async fn satisfaction(
     Ok(Json(json!({ "by": dimension.as_str(), "groups": lines })))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorstQuery {
+    agency: Option<String>,
+    officer: Option<String>,
+    region: Option<String>,
+    month: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// One of the worst-rated visits: the rating and its comment, and what tells the visit apart.
+#[derive(Debug, Serialize)]
+pub struct RatedVisit {
+    pub level: u8,
+    pub comment: String,
+    pub inspection_id: String,
+    pub agency_code: String,
+    pub agency_name: String,
+    pub enterprise_code: String,
+    pub enterprise_name: String,
+    pub region: String,
+    pub officers: String,
+    pub officer_names: String,
+    pub date: String,
+    pub rated_at: String,
+}
+
+impl RatedVisit {
+    /// `None` for an unrated row (the query returns none).
+    fn of(s: StoredInspection) -> Option<Self> {
+        let r = s.row;
+        Some(RatedVisit {
+            level: r.rating?,
+            comment: r.rating_comment,
+            inspection_id: r.inspection_id,
+            agency_code: r.agency_code,
+            agency_name: r.agency_name,
+            enterprise_code: r.enterprise_code,
+            enterprise_name: r.enterprise_name,
+            region: r.region,
+            officers: r.officers,
+            officer_names: r.officer_names,
+            date: r.date,
+            rated_at: r.rated_at,
+        })
+    }
+}
+
+/// The first and last day of a `YYYY-MM` month, as the history filter's inclusive dates.
+fn month_days(month: &str) -> Option<(String, String)> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let last = first.checked_add_months(Months::new(1))?.pred_opt()?;
+    Some((first.to_string(), last.to_string()))
+}
+
+/// `GET /api/v1/satisfaction/worst`: the worst-rated visits with their comments, of one
+/// agency, officer, region and month when given, counted as the satisfaction statistics
+/// count (no revoked codes, no non-inspection visits); lowest level first, then the earliest
+/// date, then the inspection id.
+pub async fn worst_rated(
+    State(state): State<SharedState>,
+    _: Admin,
+    query: Result<Query<WorstQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<RatedVisit>>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid("query", &e.body_text()))?;
+    let (offset, limit) = paging(q.offset, q.limit)?;
+    let days = month("month", q.month)?
+        .map(|m| month_days(&m).ok_or_else(|| invalid("month", "expected a month YYYY-MM")))
+        .transpose()?;
+    let (from, to) = days.unzip();
+    let filter = HistoryFilter {
+        agency: code("agency", q.agency)?,
+        officer: officer_key("officer", q.officer)?,
+        region: region(q.region)?,
+        from,
+        to,
+        ..HistoryFilter::default()
+    };
+    let page = state
+        .app
+        .store()
+        .worst_rated(&filter, offset, limit)
+        .await?;
+    Ok(Json(Page {
+        items: page.items.into_iter().filter_map(RatedVisit::of).collect(),
+        offset: page.offset,
+        next_offset: page.next_offset,
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyQuery {
@@ -362,4 +453,23 @@ pub async fn status(State(state): State<SharedState>, _: Admin) -> Result<Json<V
         "log_position": log,
         "behind": log.saturating_sub(position),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_spans_its_first_to_its_last_day() {
+        let days = month_days;
+        assert_eq!(
+            days("2024-02"),
+            Some(("2024-02-01".into(), "2024-02-29".into()))
+        );
+        assert_eq!(
+            days("2026-12"),
+            Some(("2026-12-01".into(), "2026-12-31".into()))
+        );
+        assert_eq!(days("2026-13"), None);
+    }
 }

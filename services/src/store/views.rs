@@ -686,6 +686,29 @@ impl Store {
         Ok(page(&mut items, offset, limit))
     }
 
+    /// The rated inspections matching `filter` that the satisfaction statistics count, worst
+    /// first: lowest level, then earliest date, then inspection id — the order of
+    /// `report.html`'s worst-rated visits, so the API and a replay list them alike. The
+    /// partial index `view_inspections_by_rating` (`0009_views_by_rating.sql`) serves the
+    /// order when no narrower filter does.
+    pub async fn worst_rated(
+        &self,
+        filter: &HistoryFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<StoredInspection>, StoreError> {
+        let mut w = history_where(filter);
+        w.clauses.push("v.rating IS NOT NULL".into());
+        w.clauses.push(COUNTED.into());
+        let sql = format!(
+            "SELECT * FROM view_inspections v {} ORDER BY v.rating, v.date, v.inspection_id LIMIT {} OFFSET {offset}",
+            w.sql(),
+            limit + 1
+        );
+        let mut items = fetch_text!(&self.db, sql, w.params.iter(), read_inspection);
+        Ok(page(&mut items, offset, limit))
+    }
+
     /// Warnings matching `filter`, latest first.
     pub async fn warnings(
         &self,

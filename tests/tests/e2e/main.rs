@@ -11,6 +11,7 @@ mod nats;
 mod pages;
 mod process;
 mod proofs;
+mod read_api;
 mod signed_in;
 mod supervision;
 mod support;
@@ -137,6 +138,8 @@ on_both_backends!(
     views::live_views_resumed_in_the_middle_equal_a_replay,
     views::the_read_api_answers_from_the_live_views,
     views::one_process_keeps_the_views_and_another_takes_over,
+    read_api::history_filters_and_searches_answer_exactly_the_submitted_inspections,
+    read_api::the_worst_rated_visits_come_per_agency_officer_region_and_month,
     views::backfilled_years_are_followed_holding_only_the_recent_visits,
     proofs::the_served_proofs_verify_against_the_served_checkpoints,
     audit::tampering_with_the_store_or_a_bundle_is_caught_where_it_happened,

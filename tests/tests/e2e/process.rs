@@ -129,3 +129,75 @@ fn export_verify_and_audit_exit_zero_only_on_an_untouched_log() {
     let stderr = String::from_utf8_lossy(&broken.stderr);
     assert!(stderr.contains("BROKEN at position 10"), "{stderr}");
 }
+
+/// `saoma replay` in a pipe, as a script or a CI job runs it: the reports are written and
+/// stderr holds no progress bar (no "重放" line, no carriage return or cursor escape), even with
+/// `TERM` claiming a capable terminal: only a real terminal on stderr gets the bar.
+#[test]
+fn replay_into_a_pipe_writes_the_reports_without_a_progress_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let saoma = |args: &[&str]| {
+        std::process::Command::new(saoma_binary().unwrap())
+            .args(args)
+            .current_dir(dir.path())
+            .env("SAOMA_DATA_DIR", dir.path().join("data"))
+            .env_remove("SAOMA_DATABASE_URL")
+            .env("TERM", "xterm-256color")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    use chrono::Datelike as _;
+    let year = (chrono::Utc::now().year() - 1).to_string();
+    let backfill = saoma(&[
+        "simulate",
+        "--inspections",
+        "60",
+        "--seed",
+        "4",
+        "--backfill",
+        &year,
+    ]);
+    assert!(
+        backfill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backfill.stderr)
+    );
+
+    let replay = saoma(&["replay", "--out", "reports"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&replay.stdout),
+        String::from_utf8_lossy(&replay.stderr),
+    );
+    assert!(replay.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("replayed "), "{stdout}");
+    for bar in ["重放", "条事件", "\r", "\u{1b}["] {
+        assert!(
+            !stderr.contains(bar) && !stdout.contains(bar),
+            "{bar:?} in a pipe:\nstdout: {stdout:?}\nstderr: {stderr:?}"
+        );
+    }
+    let out = dir.path().join("reports");
+    for file in [
+        "history.csv",
+        "warnings.csv",
+        "satisfaction.csv",
+        "frequency.csv",
+        "summary.json",
+        "report.html",
+    ] {
+        let len = std::fs::metadata(out.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .len();
+        assert!(len > 0, "{file} is empty");
+    }
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert!(
+        history.lines().count() > 50,
+        "{} lines of history.csv for 60 inspections",
+        history.lines().count()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary.is_object(), "{summary}");
+}
