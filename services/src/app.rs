@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::log::tree::LogTree;
+use crate::registry_follow::RegistryFollower;
 use crate::registry_view::RegistryView;
 use crate::store::{Store, StoreError};
 use crate::token::{TokenCheck, TokenKey};
@@ -156,7 +157,10 @@ pub struct App {
     notary: Arc<dyn Notary>,
     notary_public: PublicKey,
     tokens: TokenKey,
-    registry: RwLock<RegistryView>,
+    registry: Arc<RwLock<RegistryView>>,
+    /// The log position before the registries were loaded at start: changes made by other
+    /// processes after it are followed (`registry_follow`).
+    registry_loaded_at: u64,
     writer: Writer,
     /// The warning rule book; its rule sets also give each region's code validity.
     rules: RuleBook,
@@ -176,6 +180,9 @@ impl App {
     ) -> anyhow::Result<Self> {
         let notary_public = PublicKey(notary.verifying_key());
         let notary: Arc<dyn Notary> = Arc::new(notary);
+        // Read first: a change committed while the registries load is then followed again,
+        // never missed.
+        let registry_loaded_at = store.max_position().await?;
         let mut registry = RegistryView::default();
         for row in store
             .all_of_type(<Registry as cqrs_es::Aggregate>::TYPE)
@@ -204,7 +211,8 @@ impl App {
             notary,
             notary_public,
             tokens,
-            registry: RwLock::new(registry),
+            registry: Arc::new(RwLock::new(registry)),
+            registry_loaded_at,
             rules: crate::rules::load(settings)?,
             policy: settings.time_policy(),
             public_base_url: settings.public_base_url(),
@@ -226,6 +234,20 @@ impl App {
 
     pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, RegistryView> {
         self.registry.read().expect("registry lock")
+    }
+
+    /// What reads other processes' registry changes into this one's view, from
+    /// [`App::registry_loaded_at`] on.
+    pub fn registry_follower(&self) -> RegistryFollower {
+        RegistryFollower {
+            store: self.store.clone(),
+            view: self.registry.clone(),
+        }
+    }
+
+    /// The log position before the registries were loaded at start.
+    pub fn registry_loaded_at(&self) -> u64 {
+        self.registry_loaded_at
     }
 
     /// The base of the URLs the QR codes encode (no trailing slash).
@@ -654,21 +676,7 @@ impl App {
     /// Executes one registry change by an administrator.
     /// Reloads one registry entity (`officer:…`, `agency:…`, …) from the store.
     async fn refresh_entity(&self, entity: &str) -> Result<(), Refusal> {
-        let mut state = Registry::default();
-        for row in self
-            .store
-            .stream(<Registry as cqrs_es::Aggregate>::TYPE, entity)
-            .await?
-        {
-            let event: Sealed<RegistryEvent> =
-                parse_stored(&row.payload).map_err(|e| Refusal::Internal(e.to_string()))?;
-            cqrs_es::Aggregate::apply(&mut state, event);
-        }
-        self.registry
-            .write()
-            .expect("registry lock")
-            .replace(entity, state);
-        Ok(())
+        Ok(self.registry_follower().reload(entity).await?)
     }
 
     pub async fn register(

@@ -14,6 +14,7 @@ pub mod nats;
 pub mod pages;
 pub mod parallel;
 pub mod qr;
+pub mod registry_follow;
 pub mod registry_view;
 pub mod replay;
 pub mod report;

@@ -20,8 +20,9 @@ pub struct LogTasks {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// Starts the sequencer, the Merkle tree with its checkpoints, the live views (unless turned
-/// off), and the publisher when a NATS URL is configured.
+/// Starts the sequencer, the Merkle tree with its checkpoints, the follower of other processes'
+/// registry changes, the live views (unless turned off), and the publisher when a NATS URL is
+/// configured.
 pub fn start(app: &App, settings: &Settings, book: RuleBook) -> LogTasks {
     let store = app.store();
     let (stop, stopped) = watch::channel(false);
@@ -40,6 +41,12 @@ pub fn start(app: &App, settings: &Settings, book: RuleBook) -> LogTasks {
         interval,
         Duration::from_millis(settings.checkpoint_interval_ms),
         wake.clone(),
+        stopped.clone(),
+    )));
+    handles.push(tokio::spawn(crate::registry_follow::run(
+        app.registry_follower(),
+        app.registry_loaded_at(),
+        interval,
         stopped.clone(),
     )));
     if settings.live_views {
@@ -92,6 +99,6 @@ impl Drop for LogTasks {
 }
 
 /// Resolves once `stop` says so (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }

@@ -16,6 +16,7 @@ const TRY_LOCK_POSTGRES: &str = include_str!("sql/log_try_lock_postgres.sql");
 const UNPOSITIONED: &str = include_str!("sql/log_unpositioned.sql");
 const MAX_POSITION: &str = include_str!("sql/log_max_position.sql");
 const EVENTS_AFTER: &str = include_str!("sql/log_events_after.sql");
+const REGISTRY_AFTER: &str = include_str!("sql/log_registry_after.sql");
 const STREAM_BEFORE: &str = include_str!("sql/log_stream_before.sql");
 const CURSOR: &str = include_str!("sql/log_cursor.sql");
 pub(super) const SET_CURSOR: &str = include_str!("sql/log_set_cursor.sql");
@@ -164,6 +165,36 @@ impl Store {
             }
         };
         Ok(rows.into_iter().map(logged).collect())
+    }
+
+    /// Up to `limit` registry changes positioned after `position`, in position order: each
+    /// change's position and entity (`officer:…`, `agency:…`, …).
+    pub async fn registry_changes_after(
+        &self,
+        position: u64,
+        limit: u64,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let (after, limit) = (to_sql(position), to_sql(limit));
+        let rows: Vec<(i64, String)> = match &self.db {
+            Db::Sqlite(p) => {
+                sqlx::query_as(REGISTRY_AFTER)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(REGISTRY_AFTER)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(position, entity)| (from_sql(position), entity))
+            .collect())
     }
 
     /// The events of one stream positioned before `position`, in stream order.

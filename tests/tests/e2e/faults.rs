@@ -54,6 +54,9 @@ const REPUBLISH_AFTER: Duration = Duration::from_secs(20);
 /// Stored-reply lookups running at once, at most.
 const MAX_LOOKUPS: usize = 64;
 
+/// The origin line of the log's checkpoints in these tests.
+const LOG_ORIGIN: &str = "faults.saoma.test/log";
+
 /// One test at a time: each loads two cores with three servers and a publisher.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -65,6 +68,10 @@ enum Fault {
     CrashNats,
     /// SIGKILL of PostgreSQL and all its backends, restarted two seconds later (crash recovery).
     CrashPostgres,
+    /// Two `saoma serve` processes on one PostgreSQL and one NATS, consuming from the same
+    /// durable consumer; `kill -9` of the second, which is not restarted: the first answers
+    /// what it had taken, and its sequencer, tree and publisher carry the log on alone.
+    KillOneOfTwo,
 }
 
 /// The servers of one test, moved to a blocking task while the fault strikes.
@@ -72,6 +79,8 @@ struct Servers {
     pg: PgServer,
     nats: NatsServer,
     saoma: SaomaProcess,
+    /// A second process on the same servers, keys and data directory ([`Fault::KillOneOfTwo`]).
+    second: Option<SaomaProcess>,
     _work: tempfile::TempDir,
 }
 
@@ -97,8 +106,39 @@ impl Fault {
                 std::thread::sleep(Duration::from_secs(2));
                 s.pg.restart().expect("postgres restarts after a crash");
             }
+            Fault::KillOneOfTwo => {
+                let second = s.second.as_mut().expect("a second saoma serve");
+                let consumed = consumed_commands(second.port());
+                assert!(
+                    consumed > 0,
+                    "the second process took no command before it was killed:\n{}",
+                    tail(&second.log_path(), 40)
+                );
+                eprintln!("KillOneOfTwo: the second process had consumed {consumed} commands");
+                second.kill9();
+            }
         }
     }
+}
+
+/// `saoma_nats_messages_consumed_total` of the `saoma serve` listening on `port`, read from its
+/// `/metrics` (a blocking HTTP/1.0 request: this runs on the fault's blocking task).
+fn consumed_commands(port: u16) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let mut connection = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    connection
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    connection
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    connection.read_to_string(&mut response).unwrap();
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("saoma_nats_messages_consumed_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// One signed envelope, kept as published so a re-publication is byte for byte the same.
@@ -695,15 +735,23 @@ async fn fault_under_load(fault: Fault) {
         let pg = PgServer::start_or_skip()?;
         let nats = NatsServer::start_or_skip()?;
         let work = tempfile::tempdir().unwrap();
-        let saoma = SaomaCommand::new(work.path())
-            .env("SAOMA_NATS_URL", nats.url())
-            .database_url(pg.url())
-            .spawn()
-            .expect("saoma serve starts");
+        // One origin for the log's checkpoints whatever port a process listens on: the two
+        // processes of `KillOneOfTwo` sign the same log, and `saoma audit` holds them to it.
+        let command = || {
+            SaomaCommand::new(work.path())
+                .env("SAOMA_NATS_URL", nats.url())
+                .env("SAOMA_LOG_ORIGIN", LOG_ORIGIN)
+                .database_url(pg.url())
+        };
+        let saoma = command().spawn().expect("saoma serve starts");
+        // Started after the first, so it finds the notary key the first created.
+        let second = matches!(fault, Fault::KillOneOfTwo)
+            .then(|| command().spawn().expect("a second saoma serve starts"));
         Some(Servers {
             pg,
             nats,
             saoma,
+            second,
             _work: work,
         })
     })
@@ -874,6 +922,30 @@ async fn fault_under_load(fault: Fault) {
         assert_eq!(types(&trace), STEPS, "inspection {i}");
     }
     phase("traces verified");
+    // The whole log as an auditor checks it: a checkpoint of everything signed on demand, then
+    // `saoma audit` (every hash, chain link and signature, the rows against the Merkle tree and
+    // the checkpoint), exit 0.
+    let signed = app
+        .client
+        .post_json("/api/v1/admin/log/checkpoint", &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(signed.status, 200, "{:?}", signed.body);
+    assert_eq!(signed.body["tree_size"], serde_json::json!(events));
+    let audit = std::process::Command::new(saoma_tests::saoma_binary().unwrap())
+        .arg("audit")
+        .env("SAOMA_DATABASE_URL", &db_url)
+        .env("SAOMA_DATA_DIR", servers._work.path().join("data"))
+        .env("SAOMA_LOG_ORIGIN", LOG_ORIGIN)
+        .output()
+        .unwrap();
+    let audited = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success() && audited.contains("events hold"),
+        "saoma audit after {fault:?}:\n{audited}\n{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    phase("audited");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let warnings: Vec<&str> = text
         .lines()
@@ -891,6 +963,11 @@ async fn fault_under_load(fault: Fault) {
             .join("\n")
     );
     drop(servers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_one_killed_mid_load_lose_and_duplicate_no_event() {
+    fault_under_load(Fault::KillOneOfTwo).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
