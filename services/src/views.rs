@@ -347,8 +347,8 @@ async fn refold(store: &Store, row: &LoggedRow) -> Result<Option<Settled>, ViewE
     }))
 }
 
-/// The background task: follows the log until `stop`, waking when this process gives new
-/// positions (`wake`) and at least every `interval`. After a failed step the projection is
+/// The background task: follows the log until `stop`, waking when this process's sequencer
+/// gives new positions (`wake`) and at least every `interval`. After a failed step the projection is
 /// rebuilt from the store's cursor, so the rows of a batch that failed to write are applied
 /// again rather than skipped.
 pub async fn run(

@@ -27,9 +27,9 @@ pub fn start(app: &App, settings: &Settings, book: RuleBook) -> LogTasks {
     let store = app.store();
     let (stop, stopped) = watch::channel(false);
     let interval = Duration::from_millis(settings.sequence_interval_ms);
-    // The store tells the followers when this process gave new positions (the writer as it
-    // appends, or the sequencer), so an event goes out as soon as it has one; they also poll,
-    // for positions given by another process.
+    // The store tells the followers when this process's sequencer gave new positions, so an
+    // event goes out as soon as it has one; they also poll, for positions given by the writer's
+    // appends or by another process.
     let wake = store.positioned();
     let mut handles = vec![tokio::spawn(sequencer::run(
         store.clone(),

@@ -78,9 +78,9 @@ pub fn stream_config() -> Result<stream::Config, serde_json::Error> {
     serde_json::from_str(STREAM_DEFINITION)
 }
 
-/// Publishes until `stop`. `wake` changes when this process gave new positions (its writer or
-/// its sequencer); without it the log is polled every `interval` (another process may be
-/// giving them).
+/// Publishes until `stop`. `wake` changes when this process's sequencer gave new positions;
+/// besides, the log is polled every `interval` (the writer's appends and other processes give
+/// positions too).
 pub async fn run(
     store: Store,
     url: String,

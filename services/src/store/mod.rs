@@ -70,8 +70,8 @@ enum Db {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// The highest log position this process has seen given (by its sequencer or its writer),
-    /// for the log's followers to wake on. Shared by every clone.
+    /// The highest log position this process's sequencer has given, for the log's followers
+    /// to wake on. Shared by every clone.
     positioned: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
@@ -121,7 +121,7 @@ impl Store {
         }
     }
 
-    /// Wakes whenever this process gives new log positions; holds the highest given so far.
+    /// Wakes whenever this process's sequencer gives new log positions; holds the highest.
     pub fn positioned(&self) -> tokio::sync::watch::Receiver<u64> {
         self.positioned.subscribe()
     }
