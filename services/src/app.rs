@@ -673,12 +673,12 @@ impl App {
         })
     }
 
-    /// Executes one registry change by an administrator.
     /// Reloads one registry entity (`officer:…`, `agency:…`, …) from the store.
     async fn refresh_entity(&self, entity: &str) -> Result<(), Refusal> {
         Ok(self.registry_follower().reload(entity).await?)
     }
 
+    /// Executes one registry change by an administrator.
     pub async fn register(
         &self,
         command: RegistryCommand,

@@ -21,9 +21,15 @@ impl RegistryView {
         cqrs_es::Aggregate::apply(entry, event.clone());
     }
 
-    /// Replaces one entity's state, as reloaded from the store.
+    /// Replaces one entity's state with one reloaded from the store, unless the view already
+    /// holds a later one (a change this process committed and applied while the reload read).
     pub fn replace(&mut self, entity: &str, state: Registry) {
-        self.entries.insert(entity.to_string(), state);
+        match self.entries.get(entity) {
+            Some(held) if held.chain.version > state.chain.version => {}
+            _ => {
+                self.entries.insert(entity.to_string(), state);
+            }
+        }
     }
 
     fn entry(&self, key: &str) -> Option<&Entry> {
@@ -71,5 +77,34 @@ impl RegistryView {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saoma_domain::seal::Chain;
+
+    fn at_version(version: u64) -> Registry {
+        Registry {
+            chain: Chain {
+                version,
+                ..Chain::default()
+            },
+            ..Registry::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_older_than_the_held_state_does_not_replace_it() {
+        let mut view = RegistryView::default();
+        view.replace("officer:A", at_version(2));
+        view.replace("officer:A", at_version(1));
+        assert_eq!(view.entries["officer:A"].chain.version, 2);
+        view.replace("officer:A", at_version(2));
+        view.replace("officer:A", at_version(3));
+        assert_eq!(view.entries["officer:A"].chain.version, 3);
+        view.replace("agency:B", at_version(1));
+        assert_eq!(view.len(), 2);
     }
 }

@@ -1,7 +1,7 @@
 -- The batched writer's append, giving the new events their log positions in the same
 -- transaction instead of leaving them to the sequencer. Writing a position afterwards costs an
 -- UPDATE of every event: a second copy of each row, its indexes and its WAL, and dead rows for
--- vacuum; at ingest rates that was a third of PostgreSQL's work.
+-- vacuum; at ingest rates that was a fifth to a quarter of PostgreSQL's work.
 --
 -- The sequencer's rules still hold (services/src/log/sequencer.rs): the function takes the
 -- sequencer's advisory lock, waiting for it, so positions are given by one transaction at a
