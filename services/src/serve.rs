@@ -86,6 +86,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         registry_entries = state.app.registry().len(),
         "store opened"
     );
+    state.app.log_tree().check_origin().await?;
     let nats = crate::nats::start(state.clone(), &settings);
     let book = crate::rules::load(&settings)?;
     let log = crate::log::start(&state.app, &settings, book);

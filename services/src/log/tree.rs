@@ -36,6 +36,12 @@ pub enum TreeError {
     Tree(#[from] MerkleError),
     #[error("the stored tree lacks node {0:?}")]
     MissingNode(NodeId),
+    #[error(
+        "this store's log is signed as \"{signed}\", but this process would sign it as \"{configured}\": \
+         set log_origin (SAOMA_LOG_ORIGIN) to \"{signed}\" (by default it is the host and port of \
+         public_base_url, which every process on one store must share)"
+    )]
+    OtherOrigin { signed: String, configured: String },
 }
 
 /// The log's tree over a store, and the key that signs its checkpoints.
@@ -64,6 +70,29 @@ impl LogTree {
 
     pub fn public_key(&self) -> PublicKey {
         self.public
+    }
+
+    /// Refuses to go on signing a log whose checkpoints are signed under another origin: a
+    /// log's checkpoints under two origins do not verify as one log (a process started with
+    /// another `public_base_url`, or a changed one, would fork its identity unnoticed).
+    /// `saoma serve` asks at start, to fail there rather than at its first checkpoint; every
+    /// signing asks again ([`LogTree::checkpoint`]).
+    pub async fn check_origin(&self) -> Result<(), TreeError> {
+        match self.store.latest_checkpoint().await? {
+            Some(latest) => self.same_origin(&latest),
+            None => Ok(()),
+        }
+    }
+
+    fn same_origin(&self, latest: &StoredCheckpoint) -> Result<(), TreeError> {
+        let signed = latest.note.lines().next().unwrap_or_default();
+        if signed == self.origin {
+            return Ok(());
+        }
+        Err(TreeError::OtherOrigin {
+            signed: signed.to_string(),
+            configured: self.origin.clone(),
+        })
     }
 
     /// Adds every positioned event not in the tree yet. Returns the tree's size after. An
@@ -135,6 +164,9 @@ impl LogTree {
         let latest = self.store.latest_checkpoint().await?;
         if size == 0 || latest.as_ref().is_some_and(|c| c.tree_size >= size) {
             return Ok(latest);
+        }
+        if let Some(latest) = &latest {
+            self.same_origin(latest)?;
         }
         let root = self.root(size).await?;
         let note = checkpoint::sign(
@@ -351,6 +383,53 @@ mod tests {
             .unwrap();
         let old = merkle::root(&leaves[..300]);
         assert!(merkle::verify_consistency(300, 345, &old, &root, &proof));
+    }
+
+    #[tokio::test]
+    async fn a_log_signed_under_one_origin_is_not_signed_under_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("saoma.db"))
+            .await
+            .unwrap();
+        let signer = tree(&store);
+        // Nothing signed yet: any origin may start the log.
+        signer.check_origin().await.unwrap();
+        commit(&store, 0, 5).await;
+        signer
+            .checkpoint_now()
+            .await
+            .unwrap()
+            .expect("a checkpoint");
+        signer.check_origin().await.unwrap();
+
+        let key = notary();
+        let public = PublicKey(key.verifying_key());
+        let other = LogTree::new(
+            store.clone(),
+            Arc::new(key),
+            public,
+            "other:8080/log".into(),
+        );
+        match other.check_origin().await {
+            Err(TreeError::OtherOrigin { signed, configured }) => {
+                assert_eq!(
+                    (signed.as_str(), configured.as_str()),
+                    ("test.example/log", "other:8080/log")
+                );
+            }
+            other => panic!("expected OtherOrigin, got {other:?}"),
+        }
+        // Nor does it sign a checkpoint of a grown tree under its own.
+        commit(&store, 5, 3).await;
+        other.grow().await.unwrap();
+        assert!(matches!(
+            other.checkpoint().await,
+            Err(TreeError::OtherOrigin { .. })
+        ));
+        assert_eq!(
+            store.latest_checkpoint().await.unwrap().unwrap().tree_size,
+            5
+        );
     }
 
     #[tokio::test]
