@@ -39,17 +39,22 @@ async fn log_of(store: &Store) -> Vec<(u64, String, u64)> {
         .collect()
 }
 
+/// Two stores, two pools: two `saoma serve` processes on one database; and a plain pool for
+/// the es crates' own inserts.
+async fn two_processes(url: &str) -> (Store, Store, PgPool) {
+    (
+        Store::open_postgres(url).await.unwrap(),
+        Store::open_postgres(url).await.unwrap(),
+        PgPool::connect(url).await.unwrap(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sequencers_racing_on_one_postgres_give_every_event_one_position_without_gaps() {
     let Some(url) = crate::postgres_database().await else {
         return;
     };
-    // Two stores, two pools: two `saoma serve` processes on one database.
-    let (a, b) = (
-        Store::open_postgres(&url).await.unwrap(),
-        Store::open_postgres(&url).await.unwrap(),
-    );
-    let pool = PgPool::connect(&url).await.unwrap();
+    let (a, b, pool) = two_processes(&url).await;
     const WRITERS: usize = 6;
     const STREAMS_PER_WRITER: usize = 8;
     const EVENTS_PER_STREAM: i64 = 12;
@@ -175,11 +180,7 @@ async fn appends_are_positioned_as_they_commit_after_everything_committed_before
     let Some(url) = crate::postgres_database().await else {
         return;
     };
-    let (a, b) = (
-        Store::open_postgres(&url).await.unwrap(),
-        Store::open_postgres(&url).await.unwrap(),
-    );
-    let pool = PgPool::connect(&url).await.unwrap();
+    let (a, b, pool) = two_processes(&url).await;
     let entry = |p: u64, id: &str, s: u64| (p, id.to_string(), s);
 
     // Nothing waits for a position: the batch gets the next ones as it is stored, in its
