@@ -27,13 +27,14 @@ pub fn start(app: &App, settings: &Settings, book: RuleBook) -> LogTasks {
     let store = app.store();
     let (stop, stopped) = watch::channel(false);
     let interval = Duration::from_millis(settings.sequence_interval_ms);
-    // The store tells the followers when this process's sequencer gave new positions, so an
-    // event goes out as soon as it has one; they also poll, for positions given by the writer's
-    // appends or by another process.
-    let wake = store.positioned();
+    // The sequencer tells the followers when it gave new positions, so an event goes out as
+    // soon as it has one; they also poll, for positions given by the writer's appends or by
+    // another process.
+    let (positioned, wake) = watch::channel(0);
     let mut handles = vec![tokio::spawn(sequencer::run(
         store.clone(),
         interval,
+        positioned,
         stopped.clone(),
     ))];
     handles.push(tokio::spawn(tree::run(

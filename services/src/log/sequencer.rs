@@ -42,15 +42,20 @@ pub const ROUND_LIMIT: u64 = 10_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs rounds every `interval` until `stop`, then one last round. After each round that gave
-/// positions, announces the new maximum ([`Store::positioned`]).
-pub async fn run(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
+/// positions, sends the new maximum on `positioned`.
+pub async fn run(
+    store: Store,
+    interval: Duration,
+    positioned: watch::Sender<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
     tracing::info!(
         interval_ms = interval.as_millis() as u64,
         "sequencer started"
     );
     let mut backoff = interval;
     loop {
-        let wait = match round(&store).await {
+        let wait = match round(&store, &positioned).await {
             Ok(assigned) if assigned == ROUND_LIMIT => {
                 backoff = interval;
                 Duration::ZERO
@@ -76,14 +81,17 @@ pub async fn run(store: Store, interval: Duration, mut stop: watch::Receiver<boo
     }
     // Events committed while the service was draining get their positions now rather than at
     // the next start.
-    if let Err(e) = round(&store).await {
+    if let Err(e) = round(&store, &positioned).await {
         tracing::warn!(error = %e, "last sequencer round failed");
     }
     tracing::info!("sequencer stopped");
 }
 
 /// One round: assigns positions and updates the metrics. Returns how many it assigned.
-pub async fn round(store: &Store) -> Result<u64, crate::store::StoreError> {
+pub async fn round(
+    store: &Store,
+    positioned: &watch::Sender<u64>,
+) -> Result<u64, crate::store::StoreError> {
     let assigned = store.assign_positions(ROUND_LIMIT).await?;
     metrics::counter!("saoma_log_positions_assigned_total").increment(assigned);
     // A round that was not full saw no backlog left in its snapshot; only a full one needs a
@@ -96,7 +104,7 @@ pub async fn round(store: &Store) -> Result<u64, crate::store::StoreError> {
     if assigned > 0 {
         let max = store.max_position().await?;
         metrics::gauge!("saoma_log_max_position").set(max as f64);
-        store.announce_positions(max);
+        positioned.send_replace(max);
     }
     Ok(assigned)
 }
@@ -140,9 +148,14 @@ mod tests {
                 commit(&store, &format!("s{i:02}"), seq).await;
             }
         }
-        let mut wake = store.positioned();
+        let (positioned, mut wake) = watch::channel(0);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store.clone(), Duration::from_millis(5), stopped));
+        let task = tokio::spawn(run(
+            store.clone(),
+            Duration::from_millis(5),
+            positioned,
+            stopped,
+        ));
         wait_until_positioned(&store).await;
         wake.wait_for(|max| *max == 150).await.unwrap();
         // And it keeps up with new commits while it runs.
@@ -155,8 +168,14 @@ mod tests {
         // Stopped: commits wait for the next start, and are positioned by its first rounds.
         commit(&store, "s01", 4).await;
         assert_eq!(store.unpositioned().await.unwrap(), 1);
+        let (positioned, _wake) = watch::channel(0);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store.clone(), Duration::from_millis(5), stopped));
+        let task = tokio::spawn(run(
+            store.clone(),
+            Duration::from_millis(5),
+            positioned,
+            stopped,
+        ));
         wait_until_positioned(&store).await;
         stop.send(true).unwrap();
         task.await.unwrap();
@@ -185,9 +204,15 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("saoma.db"))
             .await
             .unwrap();
+        let (positioned, _wake) = watch::channel(0);
         let (stop, stopped) = watch::channel(false);
         // An interval long enough that only the last round can do the work.
-        let task = tokio::spawn(run(store.clone(), Duration::from_secs(60), stopped));
+        let task = tokio::spawn(run(
+            store.clone(),
+            Duration::from_secs(60),
+            positioned,
+            stopped,
+        ));
         tokio::time::sleep(Duration::from_millis(50)).await;
         commit(&store, "late", 1).await;
         stop.send(true).unwrap();

@@ -85,7 +85,7 @@ impl Store {
         let result = match &self.db {
             Db::Postgres(p) => {
                 let column = |f: fn(&NewRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-                sqlx::query_scalar(APPEND_PG)
+                sqlx::query(APPEND_PG)
                     .bind(super::SEQUENCER_LOCK)
                     .bind(column(|r| r.aggregate_type.to_string()))
                     .bind(column(|r| r.aggregate_id.clone()))
@@ -93,9 +93,9 @@ impl Store {
                     .bind(column(|r| r.event_type.clone()))
                     .bind(column(|r| r.event_version.clone()))
                     .bind(column(|r| r.payload.clone()))
-                    .fetch_one(p)
+                    .execute(p)
                     .await
-                    .map(|_highest: i64| ())
+                    .map(|_| ())
             }
             Db::Sqlite(p) => {
                 let table: Vec<serde_json::Value> = rows

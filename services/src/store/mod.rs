@@ -70,9 +70,6 @@ enum Db {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// The highest log position this process's sequencer has given, for the log's followers
-    /// to wake on. Shared by every clone.
-    positioned: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// How many times a command is retried when a concurrent commit took its sequence number.
@@ -98,7 +95,9 @@ impl Store {
         sqlx::migrate!("../schemas/migrations/sqlite")
             .run(&pool)
             .await?;
-        Ok(Store::new(Db::Sqlite(pool)))
+        Ok(Store {
+            db: Db::Sqlite(pool),
+        })
     }
 
     /// Connects to PostgreSQL and migrates it.
@@ -111,30 +110,9 @@ impl Store {
         sqlx::migrate!("../schemas/migrations/postgres")
             .run(&pool)
             .await?;
-        Ok(Store::new(Db::Postgres(pool)))
-    }
-
-    fn new(db: Db) -> Self {
-        Store {
-            db,
-            positioned: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
-        }
-    }
-
-    /// Wakes whenever this process's sequencer gives new log positions; holds the highest.
-    pub fn positioned(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.positioned.subscribe()
-    }
-
-    /// Tells the log's followers that positions up to `max` were given.
-    pub fn announce_positions(&self, max: u64) {
-        self.positioned.send_if_modified(|seen| {
-            let newer = max > *seen;
-            if newer {
-                *seen = max;
-            }
-            newer
-        });
+        Ok(Store {
+            db: Db::Postgres(pool),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -77,20 +77,23 @@ async fn the_readme_walkthrough_runs_against_a_served_process() {
     }
 }
 
+/// `saoma ARGS` on the embedded store in `dir`, as an operator runs it there.
+fn saoma_in(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(saoma_binary().unwrap());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("SAOMA_DATA_DIR", dir.join("data"))
+        .env_remove("SAOMA_DATABASE_URL");
+    command
+}
+
 /// `saoma` run as an operator and an auditor would: a year backfilled, exported, verified
 /// offline and audited (exit 0), then a bundle with one changed byte (exit 2, position named).
 #[test]
 fn export_verify_and_audit_exit_zero_only_on_an_untouched_log() {
     let dir = tempfile::tempdir().unwrap();
-    let saoma = |args: &[&str]| {
-        std::process::Command::new(saoma_binary().unwrap())
-            .args(args)
-            .current_dir(dir.path())
-            .env("SAOMA_DATA_DIR", dir.path().join("data"))
-            .env_remove("SAOMA_DATABASE_URL")
-            .output()
-            .unwrap()
-    };
+    let saoma = |args: &[&str]| saoma_in(dir.path(), args).output().unwrap();
     let succeeded = |out: &std::process::Output| {
         assert!(
             out.status.success(),
@@ -137,11 +140,7 @@ fn export_verify_and_audit_exit_zero_only_on_an_untouched_log() {
 fn replay_into_a_pipe_writes_the_reports_without_a_progress_bar() {
     let dir = tempfile::tempdir().unwrap();
     let saoma = |args: &[&str]| {
-        std::process::Command::new(saoma_binary().unwrap())
-            .args(args)
-            .current_dir(dir.path())
-            .env("SAOMA_DATA_DIR", dir.path().join("data"))
-            .env_remove("SAOMA_DATABASE_URL")
+        saoma_in(dir.path(), args)
             .env("TERM", "xterm-256color")
             .stdin(std::process::Stdio::null())
             .output()

@@ -32,6 +32,19 @@ struct Population {
     ma: Device,
 }
 
+impl Population {
+    /// The officers the tests send: Wang and Li, Zhao of the other agency, Ma of the police.
+    fn officers(&self) -> (OfficerRef, OfficerRef, OfficerRef, OfficerRef) {
+        let w = &self.w;
+        (
+            w.wang.officer.clone(),
+            w.li.officer.clone(),
+            w.zhao.officer.clone(),
+            self.ma.officer.clone(),
+        )
+    }
+}
+
 const HAIDONG: &str = "632100";
 const MA_KEY: &str = "警630123";
 
@@ -229,12 +242,7 @@ pub async fn history_filters_and_searches_answer_exactly_the_submitted_inspectio
     let app = spawn_app_with(backend, None).await;
     let p = populate_more(&app).await;
     let w = &p.w;
-    let (wang, li, zhao, ma) = (
-        w.wang.officer.clone(),
-        w.li.officer.clone(),
-        w.zhao.officer.clone(),
-        p.ma.officer.clone(),
-    );
+    let (wang, li, zhao, ma) = p.officers();
     let market = &w.market;
     // a: Wang and Li at 华创 (630100). b: Zhao of the other agency at 高原机械 (630100).
     // c: Wang alone at 湟水牧业 (632100). d: the police officer at 湟水牧业.
@@ -438,12 +446,7 @@ pub async fn the_worst_rated_visits_come_per_agency_officer_region_and_month(bac
     let app = spawn_app_with(backend, None).await;
     let p = populate_more(&app).await;
     let w = &p.w;
-    let (wang, li, zhao, ma) = (
-        w.wang.officer.clone(),
-        w.li.officer.clone(),
-        w.zhao.officer.clone(),
-        p.ma.officer.clone(),
-    );
+    let (wang, li, zhao, ma) = p.officers();
     let market = &w.market;
     let rated = |level: u8, comment: Option<&'static str>| (level, comment);
     let mut visits = Vec::new();
