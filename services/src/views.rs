@@ -185,7 +185,7 @@ impl LiveViews {
         while applied < STEP {
             let rows = self
                 .store
-                .events_after(self.projector.position(), PAGE.min(STEP - applied))
+                .follow_after(self.projector.position(), PAGE.min(STEP - applied))
                 .await?;
             for row in &rows {
                 let entry = log_event(row)?;

@@ -190,7 +190,7 @@ impl Publisher {
                 tail
             }
         };
-        let rows = self.store.events_after(tail.position, BATCH).await?;
+        let rows = self.store.follow_after(tail.position, BATCH).await?;
         if rows.is_empty() {
             self.report_lag(tail.position).await?;
             return Ok(0);

@@ -100,7 +100,7 @@ impl LogTree {
     pub async fn grow(&self) -> Result<u64, TreeError> {
         loop {
             let size = self.store.tree_size().await?;
-            let rows = self.store.events_after(size, ROUND_LIMIT).await?;
+            let rows = self.store.follow_after(size, ROUND_LIMIT).await?;
             if rows.is_empty() {
                 return Ok(size);
             }

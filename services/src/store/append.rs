@@ -1,7 +1,7 @@
 //! Our own batched event repository beside the es crates': load many streams in one query and
 //! append many events in one statement, writing rows the es crates read back unchanged.
 
-use super::{Db, Store, StoreError, StoredRow};
+use super::{Db, LoggedRow, Store, StoreError, StoredRow};
 use std::collections::HashMap;
 
 const LOAD_PG: &str = include_str!("sql/load_streams_pg.sql");
@@ -84,18 +84,21 @@ impl Store {
         }
         let result = match &self.db {
             Db::Postgres(p) => {
-                let column = |f: fn(&NewRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-                sqlx::query(APPEND_PG)
+                let column = |f: fn(&NewRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+                let top: Result<i64, _> = sqlx::query_scalar(APPEND_PG)
                     .bind(super::SEQUENCER_LOCK)
-                    .bind(column(|r| r.aggregate_type.to_string()))
-                    .bind(column(|r| r.aggregate_id.clone()))
+                    .bind(column(|r| r.aggregate_type))
+                    .bind(column(|r| &r.aggregate_id))
                     .bind(rows.iter().map(|r| r.sequence).collect::<Vec<i64>>())
-                    .bind(column(|r| r.event_type.clone()))
-                    .bind(column(|r| r.event_version.clone()))
-                    .bind(column(|r| r.payload.clone()))
-                    .execute(p)
-                    .await
-                    .map(|_| ())
+                    .bind(column(|r| &r.event_type))
+                    .bind(column(|r| &r.event_version))
+                    .bind(column(|r| &r.payload))
+                    .fetch_one(p)
+                    .await;
+                if let Ok(top) = top {
+                    self.remember_positioned(rows, top);
+                }
+                top.map(|_| ())
             }
             Db::Sqlite(p) => {
                 let table: Vec<serde_json::Value> = rows
@@ -119,7 +122,7 @@ impl Store {
             }
         };
         match result {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(e)
                 if e.as_database_error()
                     .is_some_and(|d| d.is_unique_violation()) =>
@@ -128,5 +131,30 @@ impl Store {
             }
             Err(e) => Err(AppendError::Store(e.into())),
         }
+    }
+
+    /// Keeps committed rows that the append gave positions (the highest is `top`; 0 when they
+    /// joined the backlog for the sequencer) in the log's in-memory tail, for the followers.
+    fn remember_positioned(&self, rows: &[NewRow], top: i64) {
+        let Some(first) = u64::try_from(top)
+            .ok()
+            .filter(|t| *t > 0)
+            .and_then(|top| top.checked_sub(rows.len() as u64 - 1))
+        else {
+            return;
+        };
+        self.recent.record(
+            rows.iter()
+                .zip(first..)
+                .map(|(r, position)| LoggedRow {
+                    position,
+                    aggregate_type: r.aggregate_type.to_string(),
+                    aggregate_id: r.aggregate_id.clone(),
+                    sequence: r.sequence as u64,
+                    event_type: r.event_type.clone(),
+                    payload_text: r.payload.clone(),
+                })
+                .collect(),
+        );
     }
 }

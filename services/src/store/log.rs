@@ -167,6 +167,30 @@ impl Store {
         Ok(rows.into_iter().map(logged).collect())
     }
 
+    /// The same rows as [`Store::events_after`], for the log's followers: from this process's
+    /// in-memory tail of what it appended when that holds the next position (`store/recent.rs`),
+    /// else from the store. Readers that check what is stored (audit, export, proofs) read the
+    /// store itself.
+    pub async fn follow_after(
+        &self,
+        position: u64,
+        limit: u64,
+    ) -> Result<Vec<LoggedRow>, StoreError> {
+        match self.recent.after(position, limit) {
+            Some(rows) => {
+                metrics::counter!("saoma_log_rows_read_total", "from" => "memory")
+                    .increment(rows.len() as u64);
+                Ok(rows)
+            }
+            None => {
+                let rows = self.events_after(position, limit).await?;
+                metrics::counter!("saoma_log_rows_read_total", "from" => "store")
+                    .increment(rows.len() as u64);
+                Ok(rows)
+            }
+        }
+    }
+
     /// Up to `limit` registry changes positioned after `position`, in position order: each
     /// change's position and entity (`officer:…`, `agency:…`, …).
     pub async fn registry_changes_after(

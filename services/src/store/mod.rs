@@ -6,6 +6,7 @@ pub mod accounts;
 mod append;
 mod log;
 mod queries;
+mod recent;
 mod tree;
 mod views;
 
@@ -70,6 +71,8 @@ enum Db {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// What this process appended last, for the log's followers (`store/recent.rs`).
+    recent: std::sync::Arc<recent::RecentLog>,
 }
 
 /// How many times a command is retried when a concurrent commit took its sequence number.
@@ -97,6 +100,7 @@ impl Store {
             .await?;
         Ok(Store {
             db: Db::Sqlite(pool),
+            recent: Default::default(),
         })
     }
 
@@ -112,6 +116,7 @@ impl Store {
             .await?;
         Ok(Store {
             db: Db::Postgres(pool),
+            recent: Default::default(),
         })
     }
 
