@@ -22,13 +22,12 @@ use crate::store::{
     ViewsLock, VIEWS_CURSOR,
 };
 use chrono::{DateTime, Utc};
-use saoma_domain::seal::{parse_stored, SealError};
+use saoma_domain::seal::{parse_stored_without_command, SealError};
 use saoma_projections::history::time;
 use saoma_projections::projector::{LogEvent, ProjectError, Projector, Settled};
 use saoma_projections::rules::RuleBook;
 use saoma_projections::visit::Visit;
 use saoma_projections::warnings::Warning;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -65,27 +64,19 @@ pub enum ViewError {
     Standby,
 }
 
-/// Parses one log entry.
+/// Parses one log entry from its stored text, without the officer's command (the views do
+/// not use it).
 pub fn log_event(row: &LoggedRow) -> Result<LogEvent, ViewError> {
-    let value = row.payload().map_err(|e| ViewError::Unreadable {
-        position: row.position,
-        source: SealError::Malformed(e.to_string()),
-    })?;
-    log_entry(row.position, &row.aggregate_type, &value)
-}
-
-/// Parses one log entry already read as JSON.
-pub fn log_entry(
-    position: u64,
-    aggregate_type: &str,
-    value: &Value,
-) -> Result<LogEvent, ViewError> {
+    let position = row.position;
     let unreadable = |source| ViewError::Unreadable { position, source };
-    match aggregate_type {
+    let text = &row.payload_text;
+    match row.aggregate_type.as_str() {
         "Inspection" => Ok(LogEvent::Inspection(
-            parse_stored(value).map_err(unreadable)?,
+            parse_stored_without_command(text).map_err(unreadable)?,
         )),
-        "Registry" => Ok(LogEvent::Registry(parse_stored(value).map_err(unreadable)?)),
+        "Registry" => Ok(LogEvent::Registry(
+            parse_stored_without_command(text).map_err(unreadable)?,
+        )),
         other => Err(ViewError::UnknownType {
             position,
             aggregate_type: other.to_string(),

@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::report;
 use crate::serve::{notary_key_path, open_store};
 use crate::store::{LoggedRow, Store, StoreError};
-use crate::views::{log_entry, ViewError};
+use crate::views::{log_event, ViewError};
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt as _;
@@ -375,14 +375,19 @@ fn prepare_page(rows: Vec<LoggedRow>) -> anyhow::Result<PreparedPage> {
     let prepared = rows
         .par_iter()
         .map(|row| {
-            let value: Value = serde_json::from_str(&row.payload_text)
-                .with_context(|| format!("position {}: payload is not JSON", row.position))?;
+            // An event stored canonically is checked and read straight from its text; one
+            // stored otherwise, or whose hash does not match, is checked through a JSON tree.
             let checked = match prepare_canonical(row.position, &row.payload_text) {
                 Some(prepared) => Ok(prepared),
-                None => prepare(row.position, &value),
+                None => {
+                    let value: Value =
+                        serde_json::from_str(&row.payload_text).with_context(|| {
+                            format!("position {}: payload is not JSON", row.position)
+                        })?;
+                    prepare(row.position, &value)
+                }
             };
-            let entry = log_entry(row.position, &row.aggregate_type, &value);
-            Ok((checked, entry))
+            Ok((checked, log_event(row)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((rows, prepared))
