@@ -176,19 +176,12 @@ impl Store {
         position: u64,
         limit: u64,
     ) -> Result<Vec<LoggedRow>, StoreError> {
-        match self.recent.after(position, limit) {
-            Some(rows) => {
-                metrics::counter!("saoma_log_rows_read_total", "from" => "memory")
-                    .increment(rows.len() as u64);
-                Ok(rows)
-            }
-            None => {
-                let rows = self.events_after(position, limit).await?;
-                metrics::counter!("saoma_log_rows_read_total", "from" => "store")
-                    .increment(rows.len() as u64);
-                Ok(rows)
-            }
-        }
+        let (rows, from) = match self.recent.after(position, limit) {
+            Some(rows) => (rows, "memory"),
+            None => (self.events_after(position, limit).await?, "store"),
+        };
+        metrics::counter!("saoma_log_rows_read_total", "from" => from).increment(rows.len() as u64);
+        Ok(rows)
     }
 
     /// Up to `limit` registry changes positioned after `position`, in position order: each
