@@ -191,7 +191,7 @@ impl Task {
                         outcomes,
                         ids,
                         replies,
-                        append: tokio::spawn(async move { timed_append(&store, &rows).await }),
+                        append: tokio::spawn(async move { timed_append(&store, rows).await }),
                     });
                 }
                 // Decided on the states of an append that failed, or loading failed: decide
@@ -288,7 +288,7 @@ impl Task {
         requests: &[InspectionRequest],
     ) -> Result<Vec<Outcome>, AppendError> {
         let decided = self.decide_group(requests).await?;
-        if let Err(e) = timed_append(&self.store, &decided.rows).await {
+        if let Err(e) = timed_append(&self.store, decided.rows).await {
             self.forget(&decided.ids);
             return Err(e);
         }
@@ -474,7 +474,7 @@ impl Task {
 }
 
 /// Appends `rows`, timing it for the `saoma_writer_seconds{phase="append"}` histogram.
-async fn timed_append(store: &Store, rows: &[NewRow]) -> Result<(), AppendError> {
+async fn timed_append(store: &Store, rows: Vec<NewRow>) -> Result<(), AppendError> {
     let started = std::time::Instant::now();
     let appended = store.append(rows).await;
     metrics::histogram!("saoma_writer_seconds", "phase" => "append")

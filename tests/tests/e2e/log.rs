@@ -185,7 +185,7 @@ async fn appends_are_positioned_as_they_commit_after_everything_committed_before
 
     // Nothing waits for a position: the batch gets the next ones as it is stored, in its
     // order.
-    a.append(&batch("first", 3, 1)).await.unwrap();
+    a.append(batch("first", 3, 1)).await.unwrap();
     assert_eq!(a.unpositioned().await.unwrap(), 0);
     assert_eq!(
         log_of(&a).await,
@@ -199,7 +199,7 @@ async fn appends_are_positioned_as_they_commit_after_everything_committed_before
     // An event committed the es crates' way waits for the sequencer, so a batch stored after
     // it waits too (it must not overtake it), and the sequencer numbers them all.
     commit(&pool, "es", 1).await;
-    a.append(&batch("second", 2, 1)).await.unwrap();
+    a.append(batch("second", 2, 1)).await.unwrap();
     assert_eq!(a.unpositioned().await.unwrap(), 3);
     assert_eq!(a.assign_positions(100).await.unwrap(), 3);
     assert_eq!(
@@ -212,7 +212,7 @@ async fn appends_are_positioned_as_they_commit_after_everything_committed_before
     );
     // A taken (stream, sequence) stores nothing and gives no position.
     assert!(matches!(
-        b.append(&batch("first", 1, 1)).await,
+        b.append(batch("first", 1, 1)).await,
         Err(AppendError::Conflict)
     ));
     assert_eq!(a.max_position().await.unwrap(), 6);
@@ -228,7 +228,7 @@ async fn appends_are_positioned_as_they_commit_after_everything_committed_before
         tasks.spawn(async move {
             for seq in 1..=EVENTS_PER_STREAM {
                 store
-                    .append(&batch(&format!("w{w}"), STREAMS, seq))
+                    .append(batch(&format!("w{w}"), STREAMS, seq))
                     .await
                     .unwrap();
             }
