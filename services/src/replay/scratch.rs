@@ -235,6 +235,92 @@ async fn write_warnings(pool: &SqlitePool, warnings: &[Warning]) -> Result<(), S
 mod tests {
     use super::*;
 
+    /// A visit with every part filled in: an internally tagged kind, a police officer (an
+    /// untagged reference), a refused scan, a rating with a comment, a result with feedback,
+    /// a revocation and feedback, in Chinese.
+    fn visit(id: &str, issued_position: u64) -> Settled {
+        let step = |minute: u32, sequence: u32| {
+            serde_json::json!({
+                "at": format!("2026-03-05T01:{minute:02}:00Z"),
+                "event": format!("inspection/{id}/{sequence}"),
+            })
+        };
+        let visit = serde_json::json!({
+            "inspection_id": id,
+            "kind": {"kind": "unplanned", "trigger": "complaint", "basis": "群众投诉：夜间噪声"},
+            "agency": {"code": "ZZ-SCJ", "name": "株洲市市场监督管理局", "level": "city",
+                       "region": "430200", "domain": "market_regulation"},
+            "enterprise": {"credit_code": "91430202MA00000018", "name": "株洲某某食品有限公司",
+                           "region": "430202"},
+            "items": [{"code": "SC-001", "name": "食品生产许可", "legal_basis": "《食品安全法》",
+                       "domain": "market_regulation"}],
+            "officers": [
+                {"id": "ZF60010", "name": "张三"},
+                {"id": {"badge_no": "012345", "name": "李四"}, "name": "李四"},
+            ],
+            "date": "2026-03-05",
+            "joint_partners": [{"code": "ZZ-YJJ", "name": "株洲市应急管理局", "level": "city",
+                                "region": "430200", "domain": "work_safety"}],
+            "validity": {"valid_from": "2026-03-04T16:00:00Z", "valid_until": "2026-03-05T16:00:00Z"},
+            "issued": step(0, 1),
+            "issued_late": true,
+            "shown": step(1, 2),
+            "enterprise_scan": null,
+            "officer_scan": step(3, 4),
+            "refused_scans": [{"by": "enterprise", "reason": "expired", "step": step(2, 3)}],
+            "rating": {"level": 2, "comment": "态度生硬", "step": step(5, 6)},
+            "result": [{"outcome": "problems_found", "feedback": "消防通道堵塞"}, step(4, 5)],
+            "revoked": ["重复赋码", step(6, 7)],
+            "feedback": [["已整改", step(7, 8)]],
+            "events": (1..=8).map(|s| format!("inspection/{id}/{s}")).collect::<Vec<_>>(),
+        });
+        Settled {
+            issued_position,
+            visit: serde_json::from_value(visit).expect("a visit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn visits_and_chains_come_back_whole_and_in_issued_order() {
+        let mut s = Scratch::create().await.unwrap();
+        let ids = [
+            "00000000-0000-0000-0000-000000000002",
+            "00000000-0000-0000-0000-000000000001",
+        ];
+        let chain = Chain {
+            version: 8,
+            last_hash: saoma_domain::canonical::Digest([7; 32]),
+        };
+        // Let go in the opposite order of issue, the second one twice: the last stays.
+        let mut stale = visit(ids[1], 5);
+        stale.visit.events.pop();
+        for (settled, chain) in [(visit(ids[0], 9), Some(chain)), (stale, None)] {
+            s.park(Parked { settled, chain }).await.unwrap();
+        }
+        s.flush().await.unwrap();
+        s.park(Parked {
+            settled: visit(ids[1], 5),
+            chain: None,
+        })
+        .await
+        .unwrap();
+        s.flush().await.unwrap();
+
+        let back: Vec<(u64, Visit)> = s.visits().try_collect().await.unwrap();
+        assert_eq!(
+            back,
+            [(5, visit(ids[1], 5).visit), (9, visit(ids[0], 9).visit)]
+        );
+        let parked = s.unpark(ids[0].parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(parked.settled, visit(ids[0], 9));
+        assert_eq!(parked.chain, Some(chain));
+        assert!(s
+            .unpark("00000000-0000-0000-0000-000000000003".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none());
+    }
+
     #[tokio::test]
     async fn warnings_come_back_by_time_and_id_and_the_first_of_one_id_stays() {
         let mut s = Scratch::create().await.unwrap();
