@@ -4,7 +4,7 @@
 //! The reports are then read back from it in their order (visits by issued position,
 //! warnings by time and id), whatever order things were let go in.
 
-use futures_util::{Stream, TryStreamExt as _};
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use saoma_domain::seal::Chain;
 use saoma_projections::projector::Settled;
 use saoma_projections::visit::Visit;
@@ -159,20 +159,49 @@ impl Scratch {
 
     /// Every visit kept, in the order it was issued, with its issued position. Call
     /// [`Scratch::flush`] first.
-    pub fn visits(&self) -> impl Stream<Item = Result<(u64, Visit), ScratchError>> + '_ {
-        self.visits_by(READ_PAGE)
+    pub fn visits(&self) -> impl Stream<Item = Result<(u64, Visit), ScratchError>> {
+        ahead(visit_pages(self.pool.clone(), READ_PAGE))
     }
 
     /// Every warning kept, by time and id. Call [`Scratch::flush`] first.
-    pub fn warnings(&self) -> impl Stream<Item = Result<Warning, ScratchError>> + '_ {
-        self.warnings_by(READ_PAGE)
+    pub fn warnings(&self) -> impl Stream<Item = Result<Warning, ScratchError>> {
+        ahead(warning_pages(self.pool.clone(), READ_PAGE))
     }
+}
 
-    /// [`Scratch::visits`], read `page` rows per query.
-    fn visits_by(&self, page: i64) -> impl Stream<Item = Result<(u64, Visit), ScratchError>> + '_ {
-        // A page per query, parsed at once: the reports were written 10% faster than from one
-        // query streaming the whole table (3.2-3.5 s against 3.7-4.1 s for 196,893 visits).
-        let pages = futures_util::stream::try_unfold(Some(-1i64), move |after| async move {
+/// The items of `pages`, whose next page is read and parsed by a task of its own while the
+/// caller works through the one before. The reports of a 1,014,839-event replay were written
+/// in 2.4-2.8 s this way, against 3.9-4.9 s with each page read only when the caller asked
+/// for it (alternating runs).
+fn ahead<T: Send + 'static>(
+    pages: impl Stream<Item = Result<Vec<T>, ScratchError>> + Send + 'static,
+) -> impl Stream<Item = Result<T, ScratchError>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut pages = std::pin::pin!(pages);
+        while let Some(page) = pages.next().await {
+            let failed = page.is_err();
+            // The caller stopped reading, or this was the error that ends the pages.
+            if sender.send(page).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|page| (page, receiver))
+    })
+    .map_ok(|page| futures_util::stream::iter(page.into_iter().map(Ok)))
+    .try_flatten()
+}
+
+/// The visits in issued order, `page` rows per query, each page parsed.
+fn visit_pages(
+    pool: SqlitePool,
+    page: i64,
+) -> impl Stream<Item = Result<Vec<(u64, Visit)>, ScratchError>> {
+    futures_util::stream::try_unfold(Some(-1i64), move |after| {
+        let pool = pool.clone();
+        async move {
             let Some(after) = after else {
                 return Ok::<_, ScratchError>(None);
             };
@@ -182,12 +211,12 @@ impl Scratch {
             )
             .bind(after)
             .bind(page)
-            .fetch_all(&self.pool)
+            .fetch_all(&pool)
             .await?;
             let next = (rows.len() as i64 == page)
                 .then(|| rows.last().map(|(position, _)| *position))
                 .flatten();
-            let page = rows
+            let visits = rows
                 .into_iter()
                 .map(|(position, visit)| {
                     Ok((
@@ -196,17 +225,20 @@ impl Scratch {
                     ))
                 })
                 .collect::<Result<Vec<_>, ScratchError>>()?;
-            Ok(Some((page, next)))
-        });
-        pages
-            .map_ok(|page| futures_util::stream::iter(page.into_iter().map(Ok)))
-            .try_flatten()
-    }
+            Ok(Some((visits, next)))
+        }
+    })
+}
 
-    /// [`Scratch::warnings`], read `page` rows per query.
-    fn warnings_by(&self, page: i64) -> impl Stream<Item = Result<Warning, ScratchError>> + '_ {
-        let first = Some((i64::MIN, String::new()));
-        let pages = futures_util::stream::try_unfold(first, move |after| async move {
+/// The warnings by time and id, `page` rows per query, each page parsed.
+fn warning_pages(
+    pool: SqlitePool,
+    page: i64,
+) -> impl Stream<Item = Result<Vec<Warning>, ScratchError>> {
+    let first = Some((i64::MIN, String::new()));
+    futures_util::stream::try_unfold(first, move |after| {
+        let pool = pool.clone();
+        async move {
             let Some((at_ns, id)) = after else {
                 return Ok::<_, ScratchError>(None);
             };
@@ -217,21 +249,18 @@ impl Scratch {
             .bind(at_ns)
             .bind(id)
             .bind(page)
-            .fetch_all(&self.pool)
+            .fetch_all(&pool)
             .await?;
             let next = (rows.len() as i64 == page)
                 .then(|| rows.last().map(|(at_ns, id, _)| (*at_ns, id.clone())))
                 .flatten();
-            let page = rows
+            let warnings = rows
                 .iter()
                 .map(|(_, _, w)| Ok(serde_json::from_str(w)?))
                 .collect::<Result<Vec<Warning>, ScratchError>>()?;
-            Ok(Some((page, next)))
-        });
-        pages
-            .map_ok(|page| futures_util::stream::iter(page.into_iter().map(Ok)))
-            .try_flatten()
-    }
+            Ok(Some((warnings, next)))
+        }
+    })
 }
 
 async fn write_visits(pool: &SqlitePool, visits: &[Parked]) -> Result<(), ScratchError> {
@@ -361,7 +390,10 @@ mod tests {
 
         // Read a row per query, two, and all at once: pages end and start where they should.
         for page in [1, 2, READ_PAGE] {
-            let back: Vec<(u64, Visit)> = s.visits_by(page).try_collect().await.unwrap();
+            let back: Vec<(u64, Visit)> = ahead(visit_pages(s.pool.clone(), page))
+                .try_collect()
+                .await
+                .unwrap();
             assert_eq!(
                 back,
                 [(5, visit(ids[1], 5).visit), (9, visit(ids[0], 9).visit)],
@@ -408,7 +440,10 @@ mod tests {
         s.flush().await.unwrap();
         // Two of them at one time: a page may end between them.
         for page in [1, 2, READ_PAGE] {
-            let back: Vec<Warning> = s.warnings_by(page).try_collect().await.unwrap();
+            let back: Vec<Warning> = ahead(warning_pages(s.pool.clone(), page))
+                .try_collect()
+                .await
+                .unwrap();
             let ids: Vec<(&str, &str)> = back
                 .iter()
                 .map(|w| (w.id.as_str(), w.detail.as_str()))
