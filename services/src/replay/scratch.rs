@@ -177,7 +177,7 @@ fn ahead<T: Send + 'static>(
     pages: impl Stream<Item = Result<Vec<T>, ScratchError>> + Send + 'static,
 ) -> impl Stream<Item = Result<T, ScratchError>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut pages = std::pin::pin!(pages);
         while let Some(page) = pages.next().await {
             let failed = page.is_err();
@@ -187,8 +187,14 @@ fn ahead<T: Send + 'static>(
             }
         }
     });
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|page| (page, receiver))
+    // When the pages stop, the task's end says whether they ended or it failed: a report must
+    // not come out short without an error.
+    futures_util::stream::unfold(Some((receiver, task)), |state| async move {
+        let (mut receiver, task) = state?;
+        match receiver.recv().await {
+            Some(page) => Some((page, Some((receiver, task)))),
+            None => task.await.err().map(|e| (Err(e.into()), None)),
+        }
     })
     .map_ok(|page| futures_util::stream::iter(page.into_iter().map(Ok)))
     .try_flatten()
@@ -408,6 +414,18 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn pages_read_ahead_end_with_an_error_when_their_reader_fails() {
+        let pages =
+            futures_util::stream::iter([Ok(vec![1, 2])]).chain(futures_util::stream::once(async {
+                panic!("the page reader failed")
+            }));
+        let mut items = std::pin::pin!(ahead::<u32>(pages));
+        assert_eq!(items.try_next().await.unwrap(), Some(1));
+        assert_eq!(items.try_next().await.unwrap(), Some(2));
+        assert!(matches!(items.try_next().await, Err(ScratchError::Task(_))));
     }
 
     #[tokio::test]
