@@ -168,8 +168,11 @@ impl Digest {
         hex::encode(self.0)
     }
 
+    /// The digest written as 64 hex characters (no `0x` prefix).
     pub fn from_hex(s: &str) -> Option<Self> {
         let mut out = [0u8; 32];
+        // `const-hex` would take a `0x` prefix; at 64 characters there is none.
+        (s.len() == 64).then_some(())?;
         hex::decode_to_slice(s, &mut out).ok()?;
         Some(Digest(out))
     }
@@ -189,14 +192,30 @@ impl fmt::Display for Digest {
 
 impl Serialize for Digest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 }
 
 impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Digest::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex characters"))
+        // Read in place: a digest has no escapes, so the text is never copied.
+        struct Hex;
+
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Digest;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("64 hex characters")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Digest, E> {
+                Digest::from_hex(s).ok_or_else(|| E::custom("expected 64 hex characters"))
+            }
+        }
+
+        d.deserialize_str(Hex)
     }
 }
 
@@ -291,5 +310,20 @@ mod tests {
         );
         assert_eq!(Digest::from_hex(&d.to_hex()), Some(d));
         assert_eq!(Digest::from_hex("zz"), None);
+        let json = format!("\"{}\"", d.to_hex());
+        assert_eq!(serde_json::to_string(&d).unwrap(), json);
+        assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
+        let value: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(Digest::deserialize(&value).unwrap(), d);
+        // Only the 64 characters themselves: no prefix, nothing short or long.
+        for bad in [
+            format!("0x{}", d.to_hex()),
+            format!("0x{}", &d.to_hex()[2..]),
+            d.to_hex()[1..].to_string(),
+            format!("{}0", d.to_hex()),
+        ] {
+            assert_eq!(Digest::from_hex(&bad), None, "{bad}");
+        }
+        assert!(serde_json::from_str::<Digest>("1").is_err());
     }
 }

@@ -22,6 +22,7 @@ pub struct SignedEnvelope<C> {
     pub command: C,
     pub officer: OfficerRef,
     pub key_id: KeyId,
+    #[serde(deserialize_with = "crate::time::utc")]
     pub device_time: DateTime<Utc>,
     pub command_id: Uuid,
     pub signature: SignatureBytes,

@@ -14,4 +14,5 @@ pub mod raw;
 pub mod registry;
 mod schema;
 pub mod seal;
+pub mod time;
 pub mod verify;

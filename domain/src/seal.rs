@@ -29,9 +29,14 @@ pub enum Actor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct EventMeta {
     /// When the service received the command (its own clock).
+    #[serde(deserialize_with = "crate::time::utc")]
     pub recorded_at: DateTime<Utc>,
     /// The officer device's clock at signing, which the rules judge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::time::option_utc"
+    )]
     pub device_time: Option<DateTime<Utc>>,
     /// The command arrived later than the policy's "late" threshold but within its limit.
     #[serde(default)]

@@ -82,6 +82,7 @@ struct NotaryHead {
 
 #[derive(Deserialize)]
 struct MetaHead {
+    #[serde(deserialize_with = "crate::time::utc")]
     recorded_at: DateTime<Utc>,
 }
 
@@ -89,6 +90,7 @@ struct MetaHead {
 struct EnvelopeHead {
     officer: OfficerRef,
     key_id: KeyId,
+    #[serde(deserialize_with = "crate::time::utc")]
     device_time: DateTime<Utc>,
     signature: SignatureBytes,
 }

@@ -23,6 +23,7 @@ pub fn event_id<E>(e: &Sealed<E>) -> EventId {
 /// One step of a visit: when it happened (the time the rules judge) and which event proves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
+    #[serde(deserialize_with = "saoma_domain::time::utc")]
     pub at: DateTime<Utc>,
     pub event: EventId,
 }

@@ -88,16 +88,21 @@ pub enum InspectionEvent {
         validity: ValidityWindow,
     },
     /// 亮码
-    CodeShown { at: DateTime<Utc> },
+    CodeShown {
+        #[serde(deserialize_with = "crate::time::utc")]
+        at: DateTime<Utc>,
+    },
     /// 扫码; `mutual` once both the enterprise's and the officer's scans are present (两码互核).
     CodeScanned {
         by: Scanner,
+        #[serde(deserialize_with = "crate::time::utc")]
         at: DateTime<Utc>,
         mutual: bool,
     },
     /// A refused scan attempt, kept in the trail.
     ScanRefused {
         by: Scanner,
+        #[serde(deserialize_with = "crate::time::utc")]
         at: DateTime<Utc>,
         reason: ScanRefusal,
     },
@@ -107,14 +112,27 @@ pub enum InspectionEvent {
         level: u8,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
+        #[serde(deserialize_with = "crate::time::utc")]
         at: DateTime<Utc>,
     },
     /// 结果反馈
-    ResultReported { outcome: Outcome, at: DateTime<Utc> },
+    ResultReported {
+        outcome: Outcome,
+        #[serde(deserialize_with = "crate::time::utc")]
+        at: DateTime<Utc>,
+    },
     /// 作废
-    CodeRevoked { reason: String, at: DateTime<Utc> },
+    CodeRevoked {
+        reason: String,
+        #[serde(deserialize_with = "crate::time::utc")]
+        at: DateTime<Utc>,
+    },
     /// 企业意见
-    FeedbackGiven { text: String, at: DateTime<Utc> },
+    FeedbackGiven {
+        text: String,
+        #[serde(deserialize_with = "crate::time::utc")]
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for InspectionEvent {

@@ -42,7 +42,9 @@ impl ValidityRule {
 /// The half-open interval `[valid_from, valid_until)` in which a code may be shown and scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidityWindow {
+    #[serde(deserialize_with = "crate::time::utc")]
     pub valid_from: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::time::utc")]
     pub valid_until: DateTime<Utc>,
 }
 

@@ -188,6 +188,7 @@ pub struct Warning {
     /// Officer keys (certificate number, or 警 + badge number).
     pub officers: Vec<String>,
     /// When the rule was broken: the event's time, or the deadline of a time-based rule.
+    #[serde(deserialize_with = "saoma_domain::time::utc")]
     pub at: DateTime<Utc>,
     /// Ids of the events that prove it.
     pub evidence: Vec<EventId>,
