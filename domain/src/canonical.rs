@@ -170,9 +170,11 @@ impl Digest {
 
     /// The digest written as 64 hex characters (no `0x` prefix).
     pub fn from_hex(s: &str) -> Option<Self> {
-        let mut out = [0u8; 32];
         // `const-hex` would take a `0x` prefix; at 64 characters there is none.
-        (s.len() == 64).then_some(())?;
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).ok()?;
         Some(Digest(out))
     }
@@ -192,9 +194,8 @@ impl fmt::Display for Digest {
 
 impl Serialize for Digest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut text = [0u8; 64];
-        hex::encode_to_slice(self.0, &mut text).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+        // Written on the stack, not into a new `String`.
+        s.serialize_str(hex::Buffer::<32>::new().format(&self.0))
     }
 }
 
