@@ -79,6 +79,11 @@ impl<'a> ObjectWriter<'a> {
         self
     }
 
+    /// How many bytes the output holds so far: where the last member written ends.
+    pub fn written(&self) -> usize {
+        self.out.len()
+    }
+
     pub fn end(self) {
         self.out.push(b'}');
     }

@@ -93,38 +93,51 @@ pub struct Sealed<E> {
     pub notary: NotarySeal,
 }
 
-/// The RFC 8785 bytes of a sealed event's members, written member by member in their order:
-/// without `hash` and `notary` (`seal` = None) they are the hash input, with them the event as
-/// stored. The same bytes as `canonical_bytes` of the event (a test holds them to it), without
-/// first copying the officer's command into a new JSON tree.
-fn canonical_members<E: Serialize>(
+/// The hash input of a sealed event: the RFC 8785 bytes of its members without `hash` and
+/// `notary`, written member by member in their order (without first copying the officer's
+/// command into a new JSON tree), and where its `event` and `meta` members end.
+fn hash_input<E: Serialize>(
     stream: &str,
     sequence: u64,
     prev_hash: &Digest,
     meta: &EventMeta,
     command: Option<&Value>,
     event: &E,
-    seal: Option<(&Digest, &NotarySeal)>,
-) -> Vec<u8> {
+) -> (Vec<u8>, usize, usize) {
     let mut out = Vec::with_capacity(2048);
     let mut object = ObjectWriter::new(&mut out);
     if let Some(command) = command {
         object.value("command", command);
     }
-    object.member("event", event);
-    if let Some((hash, _)) = seal {
-        object.member("hash", hash);
-    }
-    object.member("meta", meta);
-    if let Some((_, notary)) = seal {
-        object.member("notary", notary);
-    }
+    let after_event = object.member("event", event).written();
+    let after_meta = object.member("meta", meta).written();
     object
         .member("prev_hash", prev_hash)
         .member("sequence", &sequence)
         .member("stream", stream);
     object.end();
-    out
+    (out, after_event, after_meta)
+}
+
+/// The stored text: the hash input with `hash` and `notary` written in where RFC 8785's order
+/// puts them, after `event` and after `meta`. The same bytes as `canonical_bytes` of the event
+/// (a test holds them to it), made without writing the other members a second time.
+fn stored_text(
+    (input, after_event, after_meta): (Vec<u8>, usize, usize),
+    hash: &Digest,
+    notary: &NotarySeal,
+) -> String {
+    let mut text = Vec::with_capacity(input.len() + 256);
+    text.extend_from_slice(&input[..after_event]);
+    text.extend_from_slice(b",\"hash\":");
+    // Both serialise canonically as they are: a string of hex digits, and an object whose
+    // two string members are declared in RFC 8785's order.
+    serde_json::to_writer(&mut text, hash).expect("writing to a Vec");
+    text.extend_from_slice(&input[after_event..after_meta]);
+    text.extend_from_slice(b",\"notary\":");
+    serde_json::to_writer(&mut text, notary).expect("writing to a Vec");
+    text.extend_from_slice(&input[after_meta..]);
+    String::from_utf8(text).expect("RFC 8785 bytes are UTF-8")
 }
 
 impl<E: Serialize> Sealed<E> {
@@ -137,44 +150,60 @@ impl<E: Serialize> Sealed<E> {
         event: E,
         notary: &dyn Notary,
     ) -> Self {
+        Self::seal_stored(stream, chain, meta, command, event, notary).0
+    }
+
+    /// Seals `event` as [`Sealed::seal`] does, and gives its stored text too (what
+    /// [`Sealed::canonical_text`] would write), made from the hash input rather than written
+    /// a second time.
+    pub fn seal_stored(
+        stream: String,
+        chain: &Chain,
+        meta: EventMeta,
+        command: Option<Value>,
+        event: E,
+        notary: &dyn Notary,
+    ) -> (Self, String) {
         let sequence = chain.version + 1;
-        let hash = Digest::of(&canonical_members(
+        let prev_hash = chain.last_hash;
+        let input = hash_input(
             &stream,
             sequence,
-            &chain.last_hash,
+            &prev_hash,
             &meta,
             command.as_ref(),
             &event,
-            None,
-        ));
+        );
+        let hash = Digest::of(&input.0);
         let notary = NotarySeal {
             key_id: notary.key_id(),
             signature: notary.sign(&hash.0),
         };
-        Sealed {
+        let text = stored_text(input, &hash, &notary);
+        let sealed = Sealed {
             stream,
             sequence,
-            prev_hash: chain.last_hash,
+            prev_hash,
             meta,
             command,
             event,
             hash,
             notary,
-        }
+        };
+        (sealed, text)
     }
 
     /// The event's RFC 8785 text, as it is stored.
     pub fn canonical_text(&self) -> String {
-        let bytes = canonical_members(
+        let input = hash_input(
             &self.stream,
             self.sequence,
             &self.prev_hash,
             &self.meta,
             self.command.as_ref(),
             &self.event,
-            Some((&self.hash, &self.notary)),
         );
-        String::from_utf8(bytes).expect("RFC 8785 bytes are UTF-8")
+        stored_text(input, &self.hash, &self.notary)
     }
 }
 
@@ -397,7 +426,7 @@ mod tests {
         };
         let mut chain = Chain::default();
         for command in [Some(command), None] {
-            let sealed = Sealed::seal(
+            let (sealed, text) = Sealed::seal_stored(
                 "T/1".into(),
                 &chain,
                 meta.clone(),
@@ -407,10 +436,9 @@ mod tests {
             );
             chain.advance(sealed.sequence, sealed.hash);
             let stored = serde_json::to_value(&sealed).unwrap();
-            assert_eq!(
-                sealed.canonical_text().as_bytes(),
-                crate::canonical::canonical_bytes(&sealed)
-            );
+            let canonical = crate::canonical::canonical_bytes(&sealed);
+            assert_eq!(text.as_bytes(), canonical);
+            assert_eq!(sealed.canonical_text().as_bytes(), canonical);
             assert_eq!(recompute_hash(&stored), Ok(sealed.hash));
         }
     }

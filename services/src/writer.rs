@@ -508,8 +508,14 @@ type DecidedStream = (Uuid, Inspection, Vec<(usize, Decided)>);
 
 /// Decides and seals `request` on `state` (which advances), and makes the rows to store.
 fn decide(state: &mut Inspection, request: InspectionRequest, notary: &dyn Notary) -> Decided {
-    let events = state.execute(request, notary)?;
-    let rows = events.iter().map(row).collect();
+    let (events, rows) = state
+        .execute_stored(request, notary)?
+        .into_iter()
+        .map(|(event, text)| {
+            let row = row(&event, text);
+            (event, row)
+        })
+        .unzip();
     Ok((events, rows))
 }
 
@@ -527,7 +533,8 @@ fn issued(events: &[Sealed<InspectionEvent>]) -> bool {
         .any(|e| matches!(e.event, InspectionEvent::CodeIssued { .. }))
 }
 
-fn row(event: &Sealed<InspectionEvent>) -> NewRow {
+/// The row that stores `event`, whose stored text is `text`.
+fn row(event: &Sealed<InspectionEvent>, text: String) -> NewRow {
     NewRow {
         aggregate_type: Inspection::TYPE,
         aggregate_id: event
@@ -541,7 +548,7 @@ fn row(event: &Sealed<InspectionEvent>) -> NewRow {
         event_version: event.event_version(),
         // Its RFC 8785 bytes, as registry events are stored too: a verifier then reads the
         // hash input straight off the text (`saoma_domain::raw`).
-        payload: event.canonical_text(),
+        payload: text,
     }
 }
 

@@ -415,6 +415,16 @@ impl Inspection {
         request: InspectionRequest,
         notary: &dyn Notary,
     ) -> Result<Vec<Sealed<InspectionEvent>>, InspectionError> {
+        let stored = self.execute_stored(request, notary)?;
+        Ok(stored.into_iter().map(|(event, _)| event).collect())
+    }
+
+    /// [`Inspection::execute`], with each event's stored text (see [`Sealed::seal_stored`]).
+    pub fn execute_stored(
+        &mut self,
+        request: InspectionRequest,
+        notary: &dyn Notary,
+    ) -> Result<Vec<(Sealed<InspectionEvent>, String)>, InspectionError> {
         let stream = format!("{}/{}", Self::TYPE, request.inspection_id);
         let bodies = self.decide(&request)?;
         let mut sealed = Vec::with_capacity(bodies.len());
@@ -426,7 +436,7 @@ impl Inspection {
             } else {
                 command.clone()
             };
-            let event = Sealed::seal(
+            let (event, text) = Sealed::seal_stored(
                 stream.clone(),
                 &self.chain,
                 request.meta.clone(),
@@ -435,7 +445,7 @@ impl Inspection {
                 notary,
             );
             self.record(&event);
-            sealed.push(event);
+            sealed.push((event, text));
         }
         Ok(sealed)
     }
