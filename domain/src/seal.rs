@@ -153,9 +153,8 @@ impl<E: Serialize> Sealed<E> {
         Self::seal_stored(stream, chain, meta, command, event, notary).0
     }
 
-    /// Seals `event` as [`Sealed::seal`] does, and gives its stored text too (what
-    /// [`Sealed::canonical_text`] would write), made from the hash input rather than written
-    /// a second time.
+    /// Seals `event` as [`Sealed::seal`] does, and gives its stored text too: the event's RFC
+    /// 8785 bytes, made from the hash input rather than written a second time.
     pub fn seal_stored(
         stream: String,
         chain: &Chain,
@@ -191,19 +190,6 @@ impl<E: Serialize> Sealed<E> {
             notary,
         };
         (sealed, text)
-    }
-
-    /// The event's RFC 8785 text, as it is stored.
-    pub fn canonical_text(&self) -> String {
-        let input = hash_input(
-            &self.stream,
-            self.sequence,
-            &self.prev_hash,
-            &self.meta,
-            self.command.as_ref(),
-            &self.event,
-        );
-        stored_text(input, &self.hash, &self.notary)
     }
 }
 
@@ -436,9 +422,7 @@ mod tests {
             );
             chain.advance(sealed.sequence, sealed.hash);
             let stored = serde_json::to_value(&sealed).unwrap();
-            let canonical = crate::canonical::canonical_bytes(&sealed);
-            assert_eq!(text.as_bytes(), canonical);
-            assert_eq!(sealed.canonical_text().as_bytes(), canonical);
+            assert_eq!(text.as_bytes(), crate::canonical::canonical_bytes(&sealed));
             assert_eq!(recompute_hash(&stored), Ok(sealed.hash));
         }
     }
@@ -446,7 +430,7 @@ mod tests {
     #[test]
     fn parsing_without_the_command_gives_the_event_with_no_command() {
         let command = json!({"command": {"type": "ShowCode", "items": [1, {"a": "检查"}]}, "signature": "c2ln"});
-        let sealed = Sealed::seal(
+        let (sealed, text) = Sealed::seal_stored(
             "T/1".into(),
             &Chain::default(),
             meta(),
@@ -454,7 +438,6 @@ mod tests {
             Ping { n: 3 },
             &notary(),
         );
-        let text = sealed.canonical_text();
         let parsed: Sealed<Ping> = parse_stored_without_command(&text).unwrap();
         assert_eq!(
             parsed,
