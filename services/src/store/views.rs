@@ -254,7 +254,10 @@ fn column_arrays<T: Serialize>(
     rows: &[T],
     columns: &[Column],
 ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-    let mut arrays = vec![Vec::with_capacity(rows.len()); columns.len()];
+    // Not `vec![…; n]`: a cloned Vec does not keep the capacity.
+    let mut arrays: Vec<Vec<Option<String>>> = (0..columns.len())
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
     for row in rows {
         let serde_json::Value::Object(mut fields) = serde_json::to_value(row)? else {
             return Err(StoreError::Corrupt("a view row is not an object".into()));
