@@ -5,7 +5,7 @@
 use super::log::{from_sql, to_sql};
 use super::{Db, Store, StoreError};
 use saoma_domain::canonical::Digest;
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
 
 /// The cursor that holds the stored tree's size.
@@ -30,7 +30,10 @@ const GROW_CURSOR: &str = "UPDATE cursors SET position = $1 WHERE name = $3 AND 
 const INSERT_CHECKPOINT: &str = "INSERT INTO log_checkpoints (tree_size, root, note, signed_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING";
 const CHECKPOINT_COLUMNS: &str = "SELECT tree_size, root, note, signed_at FROM log_checkpoints";
-/// Rows per multi-row INSERT of nodes (three parameters each, below SQLite's limit).
+/// A round's nodes on PostgreSQL: one array per column.
+const INSERT_NODES_PG: &str = "INSERT INTO log_tree_nodes (level, idx, hash) \
+     SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[])";
+/// Rows per multi-row INSERT of nodes on SQLite (three parameters each, below its limit).
 const NODES_PER_INSERT: usize = 2_000;
 
 type RawCheckpoint = (i64, Vec<u8>, String, String);
@@ -182,17 +185,17 @@ impl Store {
                 if moved != 1 {
                     return Ok(false);
                 }
-                for chunk in nodes.chunks(NODES_PER_INSERT) {
-                    let mut insert = QueryBuilder::<Postgres>::new(
-                        "INSERT INTO log_tree_nodes (level, idx, hash) ",
-                    );
-                    insert.push_values(chunk, |mut row, (level, index, hash)| {
-                        row.push_bind(*level as i16)
-                            .push_bind(to_sql(*index))
-                            .push_bind(hash.0.to_vec());
-                    });
-                    insert.build().execute(&mut *tx).await?;
-                }
+                // One statement, the same text every round (prepared once), one array per
+                // column: no multi-row VALUES for PostgreSQL to parse and plan each time.
+                let levels: Vec<i16> = nodes.iter().map(|(level, _, _)| *level as i16).collect();
+                let indexes: Vec<i64> = nodes.iter().map(|(_, index, _)| to_sql(*index)).collect();
+                let hashes: Vec<&[u8]> = nodes.iter().map(|(_, _, hash)| &hash.0[..]).collect();
+                sqlx::query(INSERT_NODES_PG)
+                    .bind(levels)
+                    .bind(indexes)
+                    .bind(hashes)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
             }
         }
