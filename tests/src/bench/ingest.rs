@@ -54,6 +54,9 @@ pub struct RunResult {
     pub publishing: Duration,
     /// Publish start to reply, per answered command.
     pub latencies: Vec<Duration>,
+    /// The same for the commands of a latency run's settling time, which `latencies` leaves
+    /// out.
+    pub settling: Vec<Duration>,
 }
 
 impl RunResult {
@@ -67,18 +70,23 @@ impl RunResult {
 
     /// The `p`-th percentile (0 to 100) of the latencies, nearest rank.
     pub fn percentile(&self, p: f64) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort_unstable();
-        if sorted.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        sorted[rank.clamp(1, sorted.len()) - 1]
+        percentile(&self.latencies, p)
     }
 
     pub fn max_latency(&self) -> Duration {
         self.latencies.iter().copied().max().unwrap_or_default()
     }
+}
+
+/// The `p`-th percentile (0 to 100) of `latencies`, nearest rank; zero for none.
+pub fn percentile(latencies: &[Duration], p: f64) -> Duration {
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[derive(Deserialize)]
@@ -276,12 +284,16 @@ pub async fn throughput(nats: &Nats, lifecycles: &[Lifecycle], window: usize) ->
 }
 
 /// Offers every command of `lifecycles` at `rate` commands per second, in waves: step k of a
-/// group of inspections, then step k + 1 of the same group a whole wave later.
+/// group of inspections, then step k + 1 of the same group a whole wave later. The commands
+/// published in the first `settle` of the run are answered and checked like the others, but
+/// their latencies go to [`RunResult::settling`]: the run measures the steady state at `rate`,
+/// not the aftermath of what ran before it.
 pub async fn latency(
     nats: &Nats,
     lifecycles: &[Lifecycle],
     rate: f64,
     wave: usize,
+    settle: Duration,
 ) -> Result<RunResult> {
     let order: Vec<(usize, usize)> = (0..lifecycles.len())
         .collect::<Vec<_>>()
@@ -326,6 +338,10 @@ pub async fn latency(
                     }
                 };
                 match pending.remove(&command_id) {
+                    Some(sent) if sent < start + settle => {
+                        result.settling.push(received - sent);
+                        answered += 1;
+                    }
                     Some(sent) => {
                         result.latencies.push(received - sent);
                         answered += 1;
