@@ -338,12 +338,13 @@ pub async fn latency(
                     }
                 };
                 match pending.remove(&command_id) {
-                    Some(sent) if sent < start + settle => {
-                        result.settling.push(received - sent);
-                        answered += 1;
-                    }
                     Some(sent) => {
-                        result.latencies.push(received - sent);
+                        let latencies = if sent < start + settle {
+                            &mut result.settling
+                        } else {
+                            &mut result.latencies
+                        };
+                        latencies.push(received - sent);
                         answered += 1;
                     }
                     None => result.stray_replies += 1,
